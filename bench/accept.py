@@ -1,0 +1,80 @@
+"""Accept throughput and latency of POST /smtp/emails against `mailpulse serve`.
+
+    .venv/bin/python bench/accept.py --messages 5000 --concurrency 32
+
+Prints accepted/s, p50 and p99 latency, and the server's peak RSS. Nothing here is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from _server import serve  # type: ignore[import-not-found]
+
+
+def payload(sender: str, n: int, size: int) -> dict[str, object]:
+    html = ("<p>" + "Lorem ipsum dolor sit amet, consectetur adipiscing. " * 60)[: size - 4] + "</p>"
+    return {
+        "email": {
+            "subject": f"Bench message {n}",
+            "html": base64.b64encode(html.encode()).decode(),
+            "from": {"name": "Bench", "email": sender},
+            "to": [{"name": "Rcpt", "email": f"rcpt{n}@bench.example"}],
+        }
+    }
+
+
+async def run(url: str, token: str, sender: str, messages: int, concurrency: int, size: int) -> list[float]:
+    latencies: list[float] = []
+    counter = iter(range(messages))
+    headers = {"Authorization": f"Bearer {token}"}
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+
+    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=60) as http:
+
+        async def client() -> None:
+            for n in counter:
+                started = time.perf_counter()
+                answer = await http.post("/smtp/emails", json=payload(sender, n, size))
+                latencies.append(time.perf_counter() - started)
+                if answer.status_code != 200:
+                    raise RuntimeError(answer.text)
+
+        await asyncio.gather(*(client() for _ in range(concurrency)))
+    return latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--messages", type=int, default=5000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--size", type=int, default=2048, help="HTML bytes per message")
+    parser.add_argument("--synchronous", default="FULL", help="SQLite PRAGMA synchronous")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp, serve(
+        Path(tmp), sqlite_synchronous=args.synchronous
+    ) as server:
+        token = server.token()
+        started = time.perf_counter()
+        latencies = asyncio.run(
+            run(server.url, token, server.sender, args.messages, args.concurrency, args.size)
+        )
+        elapsed = time.perf_counter() - started
+        q = statistics.quantiles(latencies, n=100)
+        print(f"messages      {args.messages} ({args.size} B html), concurrency {args.concurrency}")
+        print(f"accepted/s    {args.messages / elapsed:,.0f}")
+        print(f"latency p50   {q[49] * 1000:.1f} ms")
+        print(f"latency p99   {q[98] * 1000:.1f} ms")
+        print(f"server RSS    {server.rss_kb() / 1024:.0f} MB (peak)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""HTTP surface: the SendPulse-compatible REST API."""

@@ -1,0 +1,61 @@
+"""The HTTP application: routes, error rendering, and the path quirks of real clients."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from mailpulse import __version__
+from mailpulse.api import compat, emails, errors, oauth
+from mailpulse.api.json import JSONResponse
+from mailpulse.runtime import Runtime
+
+
+class NormalisePath:
+    """Collapse repeated and trailing slashes before routing (CS, JAVA, RB and GO send them)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path = compat.normalise_path(scope["path"])
+            if path != scope["path"]:
+                scope = dict(scope)
+                scope["path"] = path
+                scope["raw_path"] = path.encode("utf-8")
+        await self.app(scope, receive, send)
+
+
+def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if manage_lifecycle:
+            runtime.db.start()
+        try:
+            yield
+        finally:
+            if manage_lifecycle:
+                await runtime.db.close()
+
+    app = FastAPI(
+        title="mailpulse",
+        version=__version__,
+        description="The SendPulse SMTP-service REST API, self-hosted.",
+        default_response_class=JSONResponse,
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    errors.install(app)
+    app.include_router(oauth.router)
+    app.include_router(emails.router)
+    app.add_middleware(NormalisePath)
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

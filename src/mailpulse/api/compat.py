@@ -1,0 +1,309 @@
+"""Decoding what the real SendPulse clients put on the wire into one canonical shape.
+
+Pure functions over bytes, strings and plain data: no web framework, no I/O. The HTTP layer
+calls them before validation, so every other module sees ordinary dicts and lists.
+Quirks handled (numbers refer to compat §h), with the client that causes each:
+
+- ``email`` / ``emails`` as a JSON string inside the body: PY; CS and RB in form bodies (h.1, h.3).
+- ``email`` / ``emails`` as a PHP ``serialize()`` string, lengths in UTF-8 bytes, PHP arrays as
+  int-keyed maps: NODE (JSON body), PHP1 and JAVA (form body) (h.2, h.3).
+- form-urlencoded bodies: PHP1, CS, RB, JAVA, n8n token requests; multipart token requests:
+  MCP-D (h.4).
+- the whole query string as URL-quoted JSON (``?%7B%7D`` on every GET, literal ``+``): PY (h.5).
+- JSON bodies on GET and DELETE, JSON with no Content-Type: NODE, AIO, all DELETEs (h.6, h.7, h.17).
+- ``[]`` as the body of an empty post: PHP2 (h.8, h.17).
+- null / ``""`` / empty containers meaning "not set": PY, NODE, PHP, GO (``"template": null``),
+  MCP-Y, N8N (``"template": {"id": "", ...}``) (h.8).
+- odd keys: the misspelled ``auto_plaint_text`` (AIO), ``сс`` in Cyrillic letters (SEED),
+  ``reply_to`` as a plain string (SDK) (h.9).
+- template id as int or string, ``real_id`` instead of ``id``: PY, curl docs, SEED (h.10).
+- repeated and trailing slashes in paths: CS, JAVA, RB, GO; raw ``@`` / ``+`` in paths (h.14-16).
+- base64 with newlines every 60 characters (RB), without padding or URL-safe (h.18).
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import re
+from codecs import BOM_UTF8
+from collections.abc import Callable
+from email import policy
+from email.message import Message
+from email.parser import BytesParser
+from io import BytesIO
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+import phpserialize
+
+from mailpulse.core.errors import BADLY_FORMED, ApiError
+
+_SLASHES = re.compile(r"/{2,}")
+_PHP_SERIALIZED = re.compile(r"(?:[asibd]:|N;)")
+_JSON_START = ("{", "[")
+_CYRILLIC_CC = "\u0441\u0441"
+_RECIPIENT_KEYS = ("to", "cc", "bcc")
+_TRUE_WORDS = {"1": True, "true": True, "0": False, "false": False}
+
+
+# ---------------------------------------------------------------------------------------- paths
+
+
+def normalise_path(path: str) -> str:
+    """Collapse repeated slashes and strip a trailing one; ``+`` and ``@`` are left alone."""
+    return _SLASHES.sub("/", path).rstrip("/") or "/"
+
+
+# ------------------------------------------------------------------------------ query and body
+
+
+def decode_query(query_string: bytes | str) -> dict[str, Any]:
+    """An ordinary query string, or PY's URL-quoted JSON object, as a dict."""
+    text = _utf8(query_string) if isinstance(query_string, bytes) else query_string
+    unquoted = _strict(unquote, text, errors="strict")
+    if unquoted.lstrip().startswith("{"):  # JSON text starting with "{" is an object
+        return dict(_json(unquoted))
+    return _form(text)
+
+
+def decode_body(content_type: str | None, body: bytes) -> Any:
+    """The parsed request body: JSON (sniffed), form-urlencoded or multipart; empty -> ``{}``."""
+    body = body.removeprefix(BOM_UTF8).strip()
+    if not body:
+        return {}
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if body.startswith((b"{", b"[")) or _is_json_media(media_type):
+        return _json(_utf8(body))
+    if media_type == "application/x-www-form-urlencoded":
+        return _form(_utf8(body))
+    if media_type == "multipart/form-data":
+        return _multipart(content_type or "", body)
+    raise _badly_formed()
+
+
+def request_params(
+    query_string: bytes | str, content_type: str | None, body: bytes
+) -> dict[str, Any]:
+    """Query parameters overlaid with the body's, when the body is an object."""
+    params = decode_query(query_string)
+    decoded = decode_body(content_type, body)
+    if isinstance(decoded, dict):
+        params.update(decoded)
+    return params
+
+
+def _badly_formed() -> ApiError:
+    """A fresh copy: re-raising the shared constant would grow its traceback on every raise."""
+    return BADLY_FORMED()
+
+
+def _utf8(data: bytes) -> str:
+    return _strict(data.decode, "utf-8")
+
+
+def _strict(decode: Callable[..., str], *args: Any, **kwargs: Any) -> str:
+    try:
+        return decode(*args, **kwargs)
+    except UnicodeError as exc:
+        raise _badly_formed() from exc
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise _badly_formed() from exc
+
+
+def _form(text: str) -> dict[str, Any]:
+    try:
+        return dict(parse_qsl(text, keep_blank_values=True, errors="strict"))
+    except UnicodeError as exc:
+        raise _badly_formed() from exc
+
+
+def _is_json_media(media_type: str) -> bool:
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
+def _multipart(content_type: str, body: bytes) -> dict[str, Any]:
+    header = "Content-Type: " + " ".join(content_type.splitlines()) + "\r\n\r\n"
+    message = BytesParser(policy=policy.HTTP).parsebytes(header.encode("latin-1", "replace") + body)
+    if message.defects or not message.is_multipart():
+        raise _badly_formed()
+    return dict(_form_field(part) for part in message.iter_parts())
+
+
+def _form_field(part: Message) -> tuple[str, str]:
+    name = part.get_param("name", header="content-disposition")
+    payload = part.get_payload(decode=True)
+    if part.defects or not isinstance(name, str) or not isinstance(payload, bytes):
+        raise _badly_formed()
+    return name, _utf8(payload)
+
+
+# ----------------------------------------------------------------- email / emails parameters
+
+
+def decode_structured(value: Any) -> Any:
+    """``email`` / ``emails`` as an object, a JSON string or a PHP ``serialize()`` string."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith(_JSON_START):
+        return _json(text)
+    if _PHP_SERIALIZED.match(text):
+        return _php_unserialize(text)
+    raise _badly_formed()
+
+
+def _php_unserialize(text: str) -> Any:
+    try:
+        stream = BytesIO(text.encode("utf-8"))
+        value = phpserialize.load(
+            stream, decode_strings=True, errors="strict", array_hook=_php_array
+        )
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise _badly_formed() from exc
+    if stream.read():
+        raise _badly_formed()
+    return value
+
+
+def _php_array(pairs: list[tuple[Any, Any]]) -> list[Any] | dict[str, Any]:
+    """A PHP array: a list when its keys are exactly 0..n-1, else a dict with str keys."""
+    if [key for key, _ in pairs] == list(range(len(pairs))):
+        return [item for _, item in pairs]
+    return {str(key): item for key, item in pairs}
+
+
+def canonical_email(raw: Any) -> dict[str, Any]:
+    """The ``email`` object with aliases resolved, "not set" values dropped, shapes unified."""
+    if raw == []:  # an empty PHP array
+        raw = {}
+    if not isinstance(raw, dict):
+        raise _badly_formed()
+    email = _resolve_aliases(copy.deepcopy(raw))
+    return _drop_empty({key: _NORMALISERS.get(key, _same)(value) for key, value in email.items()})
+
+
+def _resolve_aliases(email: dict[str, Any]) -> dict[str, Any]:
+    if _CYRILLIC_CC in email:
+        aliased = (_recipients(email.get("cc")), _recipients(email.pop(_CYRILLIC_CC)))
+        email["cc"] = [item for value in aliased for item in _as_list(value)]
+    misspelled = email.pop("auto_plaint_text", None)
+    if _is_empty(email.get("auto_plain_text")):
+        email["auto_plain_text"] = misspelled
+    return email
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or value == "" or (isinstance(value, dict | list) and not value)
+
+
+def _drop_empty(mapping: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in mapping.items() if not _is_empty(value)}
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _recipients(value: Any) -> Any:
+    """``to`` / ``cc`` / ``bcc`` as a list of ``{"email": ...}`` objects."""
+    if _is_empty(value):
+        return []
+    if isinstance(value, str):
+        value = [value]
+    elif isinstance(value, dict):
+        value = _int_keyed_values(value) or [value]
+    if not isinstance(value, list):
+        return value
+    return [{"email": item} if isinstance(item, str) else item for item in value]
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _int_keyed_values(mapping: dict[Any, Any]) -> list[Any] | None:
+    """The values of a non-empty map keyed by ints or digit strings (a PHP array), in key order."""
+    if not mapping or not all(_is_index(key) for key in mapping):
+        return None
+    return [mapping[key] for key in sorted(mapping, key=lambda key: int(key))]
+
+
+def _is_index(key: Any) -> bool:
+    if isinstance(key, str):
+        return key.isascii() and key.isdigit()
+    return isinstance(key, int) and not isinstance(key, bool)
+
+
+def _reply_to(value: Any) -> Any:
+    if isinstance(value, str):
+        return {"email": value}
+    if isinstance(value, dict) and _int_keyed_values(value) is None:
+        return value
+    return _recipients(value)
+
+
+def _sender(value: Any) -> Any:
+    return _drop_empty(value) if isinstance(value, dict) else value
+
+
+def _template(value: Any) -> Any:
+    if not isinstance(value, dict):
+        return value
+    template = dict(value)
+    if "id" not in template and "real_id" in template:
+        template["id"] = template.pop("real_id")
+    template["id"] = _template_id(template.get("id"))
+    if _is_empty(template["id"]):
+        return None
+    variables = template.get("variables")
+    template = _drop_empty(template)
+    if "variables" in value and _is_empty(variables):
+        template["variables"] = {}
+    return template
+
+
+def _template_id(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value.strip() if isinstance(value, str) else value
+
+
+def _boolish(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        return _TRUE_WORDS.get(value.strip().lower(), value)
+    return value
+
+
+_NORMALISERS: dict[str, Callable[[Any], Any]] = {
+    **dict.fromkeys(_RECIPIENT_KEYS, _recipients),
+    "reply_to": _reply_to,
+    "from": _sender,
+    "template": _template,
+    "auto_plain_text": _boolish,
+}
+
+
+# ---------------------------------------------------------------------------------- base64
+
+
+def lenient_b64decode(value: str) -> bytes:
+    """Decode base64 with whitespace, missing padding or the URL-safe alphabet.
+
+    Raises ``ValueError`` (``binascii.Error`` is one) when the text still is not base64.
+    """
+    text = "".join(value.split()).translate(_URLSAFE).rstrip("=")
+    return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+
+
+_URLSAFE = str.maketrans("-_", "+/")

@@ -1,0 +1,168 @@
+"""The send endpoint and the email log: /smtp/emails, /smtp/emails/total, /info, /{id}."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from mailpulse.api import compat
+from mailpulse.api.deps import account_id, client_ip, params, runtime
+from mailpulse.api.json import JSONResponse
+from mailpulse.core import errors, status
+from mailpulse.core.clock import format_date
+from mailpulse.core.errors import ApiError
+from mailpulse.store import emails
+
+router = APIRouter()
+
+
+@router.post("/smtp/emails")
+async def send(
+    request: Request, account: int = Depends(account_id), body: dict[str, Any] = Depends(params)
+) -> Response:
+    raw = body.get("email")
+    if raw is None or raw == "" or raw == [] or raw == {}:
+        raise errors.EMAIL_MISSING()
+    email = compat.canonical_email(compat.decode_structured(raw))
+    submitted = await runtime(request).submitter.submit(account, email, client_ip(request))
+    return JSONResponse({"result": True, "id": submitted.id})
+
+
+@router.get("/smtp/emails")
+async def list_emails(
+    request: Request, account: int = Depends(account_id), query: dict[str, Any] = Depends(params)
+) -> Response:
+    rt = runtime(request)
+    flt = log_filter(query, rt.settings.list_default_limit, rt.settings.list_max_limit)
+    rows = await rt.db.read(lambda conn: emails.list_log(conn, account, flt))
+    return JSONResponse([record(row) for row in rows])
+
+
+@router.get("/smtp/emails/total")
+async def total(
+    request: Request, account: int = Depends(account_id), _query: dict[str, Any] = Depends(params)
+) -> Response:
+    count = await runtime(request).db.read(lambda conn: emails.count_log(conn, account))
+    return JSONResponse({"total": count})
+
+
+@router.post("/smtp/emails/info")
+async def info(
+    request: Request, account: int = Depends(account_id), body: dict[str, Any] = Depends(params)
+) -> Response:
+    rt = runtime(request)
+    try:
+        ids = compat.decode_structured(body.get("emails"))
+    except ApiError:
+        raise errors.INFO_IDS_INVALID() from None
+    if (
+        not isinstance(ids, list)
+        or not ids
+        or len(ids) > rt.settings.max_info_ids
+        or not all(isinstance(i, str | int) and str(i).strip() for i in ids)
+    ):
+        raise errors.INFO_IDS_INVALID()
+    wanted = [str(i).strip() for i in ids]
+    rows = await rt.db.read(lambda conn: emails.get_log_records(conn, account, wanted))
+    if not rows:
+        raise errors.NO_SUCH_EMAILS()
+    return JSONResponse([record(row) for row in rows])
+
+
+@router.get("/smtp/emails/{email_id}")
+async def get_email(
+    request: Request,
+    email_id: str,
+    account: int = Depends(account_id),
+    _query: dict[str, Any] = Depends(params),
+) -> Response:
+    rows = await runtime(request).db.read(
+        lambda conn: emails.get_log_records(conn, account, [email_id.strip()])
+    )
+    if not rows:
+        raise errors.NO_SUCH_EMAIL()
+    return JSONResponse(record(rows[0]))
+
+
+# -- shaping ------------------------------------------------------------------------------------
+def record(row: dict[str, Any]) -> dict[str, Any]:
+    """One log record in the types the Go SDK decodes: ints, strings, SendPulse dates.
+
+    ``status`` and ``accepted_date`` are ours: SendPulse has no field for a queued email, so
+    ``status`` says queued / deferred / delivered / bounced, and ``send_date`` is the time the
+    receiving server accepted it (the acceptance time until then). ``country=off`` is accepted;
+    country fields appear only inside tracking entries.
+    """
+    state = str(row["status"])
+    return {
+        "id": row["public_id"],
+        "sender": row["sender"],
+        "total_size": int(row["total_size"]),
+        "sender_ip": row["sender_ip"],
+        "smtp_answer_code": row["smtp_answer_code"],
+        "smtp_answer_code_explain": status.EXPLAIN.get(state, state.capitalize()),
+        "smtp_answer_subcode": row["smtp_answer_subcode"] or "",
+        "smtp_answer_data": row["smtp_answer_data"] or "",
+        "used_ip": row["used_ip"] or "",
+        "recipient": row["recipient"],
+        "subject": row["subject"],
+        "send_date": format_date(row["send_date"] or row["created_at"]),
+        "accepted_date": format_date(row["created_at"]),
+        "status": state,
+        "tracking": {
+            "click": int(row["clicks"]),
+            "open": int(row["opens"]),
+            "link": [],
+            "client_info": [],
+        },
+    }
+
+
+_DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d")
+
+
+def parse_date(value: Any, *, end: bool) -> datetime | None:
+    """A date or a datetime. As an end bound a bare date covers that whole day."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    text = str(value).strip().replace("Z", "").split("+")[0]
+    for fmt in _DATE_FORMATS:
+        try:
+            parsed = datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+        if fmt == "%Y-%m-%d" and end:
+            return parsed + timedelta(days=1)
+        if end:
+            return parsed + timedelta(seconds=1)
+        return parsed
+    raise errors.BAD_DATE()
+
+
+def _int(value: Any, name: str) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ApiError(422, 422, f"Argument {name} is invalid") from None
+    if number < 0:
+        raise ApiError(422, 422, f"Argument {name} is invalid")
+    return number
+
+
+def log_filter(query: dict[str, Any], default_limit: int, max_limit: int) -> emails.LogFilter:
+    limit = _int(query.get("limit"), "limit") or default_limit
+    sender = query.get("sender")
+    recipient = query.get("recipient")
+    return emails.LogFilter(
+        limit=min(limit, max_limit),
+        offset=_int(query.get("offset"), "offset") or 0,
+        since=parse_date(query.get("from", query.get("from_date")), end=False),
+        until=parse_date(query.get("to", query.get("to_date")), end=True),
+        sender=str(sender).strip() if sender else None,
+        recipient=str(recipient).strip() if recipient else None,
+    )

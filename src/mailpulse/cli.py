@@ -1,0 +1,332 @@
+"""The ``mailpulse`` command line: serve, migrate, accounts, senders and API keys."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mailpulse.config import Settings, load_settings
+from mailpulse.core.auth import (
+    hash_api_key,
+    hash_secret,
+    new_api_key,
+    new_client_id,
+    new_client_secret,
+)
+from mailpulse.core.clock import SystemClock
+from mailpulse.core.validate import normalise_address
+from mailpulse.store import accounts, migrate
+from mailpulse.store.db import Database
+
+app = typer.Typer(help="mailpulse: the SendPulse SMTP API, self-hosted.", no_args_is_help=True)
+account_app = typer.Typer(
+    help="Accounts (tenants) and their API credentials.", no_args_is_help=True
+)
+sender_app = typer.Typer(help="Sender addresses an account may send from.", no_args_is_help=True)
+key_app = typer.Typer(help="Static API keys, used as bearer tokens.", no_args_is_help=True)
+app.add_typer(account_app, name="account")
+app.add_typer(sender_app, name="sender")
+app.add_typer(key_app, name="key")
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="print JSON")]
+
+
+def _database(settings: Settings) -> Database:
+    return Database(settings.database_url, synchronous=settings.sqlite_synchronous)
+
+
+def _migrated(settings: Settings) -> Database:
+    db = _database(settings)
+    migrate.upgrade(db.engine)
+    return db
+
+
+def _account(db: Database, ref: str) -> accounts.Account:
+    found = db.read_sync(lambda conn: accounts.find_account(conn, ref))
+    if found is None:
+        typer.echo(f"no account {ref!r}", err=True)
+        raise typer.Exit(2)
+    return found
+
+
+def _print(data: Any, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(data, default=str))
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            typer.echo(f"{key}: {value}")
+    else:
+        for item in data:
+            typer.echo("  ".join(f"{k}={v}" for k, v in item.items()))
+
+
+@app.command("migrate")
+def migrate_command() -> None:
+    """Create or upgrade the database schema."""
+    settings = load_settings()
+    db = _migrated(settings)
+    typer.echo(f"database at revision {migrate.current_revision(db.engine)}")
+    db.close_sync()
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="listen address")] = None,
+    port: Annotated[int | None, typer.Option(help="listen port")] = None,
+) -> None:
+    """Run the HTTP API (and everything else) in one process."""
+    import uvicorn
+
+    from mailpulse.api.app import create_app
+    from mailpulse.runtime import build_runtime
+
+    overrides: dict[str, Any] = {}
+    if host is not None:
+        overrides["http_host"] = host
+    if port is not None:
+        overrides["http_port"] = port
+    settings = load_settings(**overrides)
+    _migrated(settings).close_sync()
+    runtime = build_runtime(settings)
+    uvicorn.run(
+        create_app(runtime),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_level=os.environ.get("MAILPULSE_LOG_LEVEL", "info").lower(),
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+    )
+
+
+# -- accounts -----------------------------------------------------------------------------------
+def create_account(
+    db: Database, name: str, email: str, activate: bool
+) -> dict[str, str | int | bool]:
+    client_id, secret = new_client_id(), new_client_secret()
+    secret_hash = hash_secret(secret)
+    now = SystemClock().now()
+    account_id = db.write_sync(
+        lambda conn: accounts.create_account(
+            conn,
+            name=name,
+            email=email,
+            client_id=client_id,
+            secret_hash=secret_hash,
+            activated=activate,
+            now=now,
+        )
+    )
+    return {
+        "id": account_id,
+        "name": name,
+        "client_id": client_id,
+        "client_secret": secret,
+        "smtp_activated": activate,
+    }
+
+
+@account_app.command("create")
+def account_create(
+    name: Annotated[str, typer.Option(help="account name")],
+    email: Annotated[str, typer.Option(help="owner's email")] = "",
+    activate: Annotated[bool, typer.Option(help="activate SMTP sending now")] = True,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create an account and print its client id and secret (the secret is shown only once)."""
+    db = _migrated(load_settings())
+    _print(create_account(db, name, email, activate), as_json)
+    db.close_sync()
+
+
+@account_app.command("list")
+def account_list(as_json: JsonFlag = False) -> None:
+    """List accounts (secrets are stored hashed and never shown again)."""
+    db = _migrated(load_settings())
+    rows = [
+        {
+            "id": a.id,
+            "name": a.name,
+            "client_id": a.client_id,
+            "smtp_activated": a.smtp_activated,
+        }
+        for a in db.read_sync(accounts.list_accounts)
+    ]
+    _print(rows, as_json)
+    db.close_sync()
+
+
+@account_app.command("activate")
+def account_activate(
+    account: Annotated[str, typer.Argument(help="account id, client id or name")],
+    off: Annotated[bool, typer.Option("--off", help="deactivate instead")] = False,
+) -> None:
+    """Turn SMTP sending on (or off, with --off) for an account."""
+    db = _migrated(load_settings())
+    found = _account(db, account)
+    db.write_sync(lambda conn: accounts.set_activated(conn, found.id, not off))
+    typer.echo(f"account {found.id} smtp_activated={not off}")
+    db.close_sync()
+
+
+# -- senders ------------------------------------------------------------------------------------
+@sender_app.command("add")
+def sender_add(
+    account: Annotated[str, typer.Argument(help="account id, client id or name")],
+    email: Annotated[str, typer.Argument(help="sender address")],
+    name: Annotated[str, typer.Option(help="sender name")] = "",
+) -> None:
+    """Allow an account to send from an address."""
+    address = normalise_address(email)
+    if address is None:
+        typer.echo(f"not an email address: {email!r}", err=True)
+        raise typer.Exit(2)
+    db = _migrated(load_settings())
+    found = _account(db, account)
+    now = SystemClock().now()
+    db.write_sync(
+        lambda conn: accounts.add_sender(
+            conn, account_id=found.id, email=address, name=name, now=now, status="active"
+        )
+    )
+    typer.echo(f"sender {address} allowed for account {found.id}")
+    db.close_sync()
+
+
+@sender_app.command("list")
+def sender_list(
+    account: Annotated[str, typer.Argument(help="account id, client id or name")],
+    as_json: JsonFlag = False,
+) -> None:
+    """List an account's senders."""
+    db = _migrated(load_settings())
+    found = _account(db, account)
+    _print(db.read_sync(lambda conn: accounts.list_senders(conn, found.id)), as_json)
+    db.close_sync()
+
+
+# -- API keys -----------------------------------------------------------------------------------
+@key_app.command("create")
+def key_create(
+    account: Annotated[str, typer.Argument(help="account id, client id or name")],
+    name: Annotated[str, typer.Option(help="a label for the key")] = "",
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a static API key (use it as `Authorization: Bearer <key>`; shown only once)."""
+    db = _migrated(load_settings())
+    found = _account(db, account)
+    key = new_api_key()
+    now = SystemClock().now()
+    key_id = db.write_sync(
+        lambda conn: accounts.create_api_key(
+            conn,
+            account_id=found.id,
+            name=name,
+            key_hash=hash_api_key(key),
+            hint=key[:8],
+            now=now,
+        )
+    )
+    _print({"id": key_id, "account_id": found.id, "key": key}, as_json)
+    db.close_sync()
+
+
+@key_app.command("revoke")
+def key_revoke(key_id: Annotated[int, typer.Argument(help="the key's id")]) -> None:
+    """Revoke a static API key at once."""
+    db = _migrated(load_settings())
+    now = SystemClock().now()
+    if not db.write_sync(lambda conn: accounts.revoke_api_key(conn, key_id, now)):
+        typer.echo(f"no active key {key_id}", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"key {key_id} revoked")
+    db.close_sync()
+
+
+@key_app.command("list")
+def key_list(
+    account: Annotated[str, typer.Argument(help="account id, client id or name")],
+    as_json: JsonFlag = False,
+) -> None:
+    """List an account's keys (their hints only)."""
+    db = _migrated(load_settings())
+    found = _account(db, account)
+    _print(db.read_sync(lambda conn: accounts.list_api_keys(conn, found.id)), as_json)
+    db.close_sync()
+
+
+# -- the first-run demo ---------------------------------------------------------------------------
+DEMO_SENDER = "demo@example.com"
+
+
+@app.command()
+def demo() -> None:
+    """Create a demo account once, and print how to send a first email with it."""
+    settings = load_settings()
+    db = _migrated(settings)
+    path = settings.data_dir / "demo-credentials.json"
+    creds = _demo_credentials(db, path)
+    db.close_sync()
+    base = settings.base_url()
+    token_body = json.dumps(
+        {
+            "grant_type": "client_credentials",
+            "client_id": creds["client_id"],
+            "client_secret": creds["client_secret"],
+        }
+    )
+    email_body = json.dumps(
+        {
+            "email": {
+                "subject": "Hello from mailpulse",
+                "html": "PGgxPkhlbGxvIGZyb20gbWFpbHB1bHNlPC9oMT4=",
+                "text": "Hello from mailpulse",
+                "from": {"name": "Demo", "email": DEMO_SENDER},
+                "to": [{"name": "You", "email": "you@example.org"}],
+            }
+        }
+    )
+    typer.echo(
+        f"""
+mailpulse demo account (kept in {path}):
+  client_id:     {creds["client_id"]}
+  client_secret: {creds["client_secret"]}
+  sender:        {DEMO_SENDER}
+
+Send a first email, once the server below is listening on {base}:
+
+  TOKEN=$(curl -s {base}/oauth/access_token -H 'Content-Type: application/json' \\
+      -d '{token_body}' | python3 -c 'import sys,json; print(json.load(sys.stdin)["access_token"])')
+  curl -s {base}/smtp/emails -H "Authorization: Bearer $TOKEN" \\
+      -H 'Content-Type: application/json' -d '{email_body}'
+  curl -s {base}/smtp/emails -H "Authorization: Bearer $TOKEN"
+"""
+    )
+
+
+def _demo_credentials(db: Database, path: Path) -> dict[str, Any]:
+    if path.exists():
+        stored: dict[str, Any] = json.loads(path.read_text())
+        if db.read_sync(lambda conn: accounts.find_account(conn, str(stored["client_id"]))):
+            return stored
+    creds = create_account(db, "demo", DEMO_SENDER, True)
+    account_id = int(creds["id"])
+    now = SystemClock().now()
+    db.write_sync(
+        lambda conn: accounts.add_sender(
+            conn, account_id=account_id, email=DEMO_SENDER, name="Demo", now=now, status="active"
+        )
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(creds, handle)
+    return creds
+
+
+if __name__ == "__main__":
+    app()

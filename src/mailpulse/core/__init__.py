@@ -1,0 +1,1 @@
+"""The submit pipeline and the domain rules: no HTTP, no SQL."""

@@ -1,0 +1,208 @@
+"""Validation of a canonical send request (after ``api.compat.canonical_email``).
+
+Pure: a dict in, an :class:`EmailRequest` out, or an :class:`ApiError` with the SendPulse code
+and message of compat §c. Checked in the order SendPulse reports them: from, to, subject, body,
+attachments, recipient count.
+"""
+
+from __future__ import annotations
+
+import binascii
+import mimetypes
+from dataclasses import dataclass
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+
+from mailpulse.api.compat import lenient_b64decode  # pure: decoding, no HTTP
+from mailpulse.core import errors
+from mailpulse.core.errors import ApiError
+from mailpulse.core.model import Address, Attachment, EmailRequest
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_recipients: int = 100
+    max_message_bytes: int = 25 * 1024 * 1024
+
+
+def normalise_address(value: str) -> str | None:
+    """The address in the form we store and send to, or None when it is not an address."""
+    if not isinstance(value, str) or len(value) > 320:
+        return None
+    try:
+        checked = validate_email(
+            value.strip(), check_deliverability=False, allow_smtputf8=True, allow_quoted_local=False
+        )
+    except EmailNotValidError:
+        return None
+    return f"{checked.local_part}@{checked.domain.lower()}"
+
+
+def _address(value: Any, error: ApiError) -> Address:
+    if isinstance(value, str):
+        value = {"email": value}
+    if not isinstance(value, dict):
+        raise error
+    email = normalise_address(value.get("email", ""))
+    if email is None:
+        raise error
+    name = value.get("name", "")
+    return Address(email=email, name=str(name) if name is not None else "")
+
+
+def _addresses(value: Any, error: ApiError) -> tuple[Address, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise error
+    return tuple(_address(item, error) for item in value)
+
+
+def _sender(value: Any) -> Address:
+    if value is None:
+        raise errors.FROM_EMAIL_MISSING()
+    if isinstance(value, str):
+        value = {"email": value}
+    if not isinstance(value, dict):
+        raise errors.FROM_INVALID()
+    if not value.get("email"):
+        raise errors.FROM_EMAIL_MISSING()
+    return _address(value, errors.FROM_EMAIL_INVALID())
+
+
+def _subject(value: Any) -> str:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise errors.SUBJECT_MISSING()
+    if isinstance(value, dict | list):
+        raise errors.BADLY_FORMED()
+    return str(value)
+
+
+def decode_html(value: Any) -> str:
+    """``html`` is base64 (decoded leniently: Ruby's newlines, missing padding, URL-safe).
+
+    A value that is not base64 of UTF-8 but plainly is markup (it contains ``<``) is taken as
+    the HTML itself, which is what a hand-written curl call usually means.
+    """
+    if not isinstance(value, str):
+        raise errors.BADLY_FORMED()
+    try:
+        return lenient_b64decode(value).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        if "<" in value:
+            return value
+        raise ApiError(422, 422, "Argument html is invalid") from None
+
+
+def _attachments(value: Any) -> list[Attachment]:
+    if value is None:
+        return []
+    if not isinstance(value, dict):
+        raise errors.ATTACHMENTS_INVALID()
+    out = []
+    for name, content in value.items():
+        if not str(name).strip() or isinstance(content, dict | list) or content is None:
+            raise errors.ATTACHMENTS_INVALID()
+        out.append(_attachment(str(name), str(content).encode("utf-8")))
+    return out
+
+
+def _attachments_binary(value: Any) -> list[Attachment]:
+    if value is None:
+        return []
+    if not isinstance(value, dict):
+        raise errors.ATTACHMENTS_BINARY_INVALID()
+    out = []
+    for name, content in value.items():
+        if not str(name).strip() or not isinstance(content, str):
+            raise errors.ATTACHMENTS_BINARY_INVALID()
+        try:
+            data = lenient_b64decode(content)
+        except (ValueError, binascii.Error):
+            raise errors.ATTACHMENTS_BINARY_INVALID() from None
+        out.append(_attachment(str(name), data))
+    return out
+
+
+def _attachment(name: str, content: bytes) -> Attachment:
+    guessed, _ = mimetypes.guess_type(name, strict=False)
+    return Attachment(
+        filename=name, content=content, content_type=guessed or "application/octet-stream"
+    )
+
+
+def _template(value: Any) -> tuple[str | None, dict[str, Any]]:
+    if value is None:
+        return None, {}
+    if not isinstance(value, dict):
+        raise errors.TEMPLATE_INVALID()
+    template_id = value.get("id")
+    if template_id is None or str(template_id).strip() == "":
+        raise errors.TEMPLATE_ID_MISSING()
+    variables = value.get("variables", {})
+    if variables is None or variables == []:
+        variables = {}
+    if not isinstance(variables, dict):
+        raise ApiError(422, 731, "Variables list passed in wrong format")
+    return str(template_id).strip(), variables
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def parse_email(email: dict[str, Any], limits: Limits) -> EmailRequest:
+    """Turn the canonical ``email`` object into an :class:`EmailRequest`, or raise ApiError."""
+    sender = _sender(email.get("from"))
+    to = _addresses(email.get("to"), errors.TO_INVALID())
+    if not to:
+        raise errors.TO_INVALID()
+    cc = _addresses(email.get("cc"), errors.RECIPIENT_INVALID())
+    bcc = _addresses(email.get("bcc"), errors.RECIPIENT_INVALID())
+    reply_to_raw = email.get("reply_to")
+    reply_to = (
+        None
+        if reply_to_raw is None
+        else _address(reply_to_raw, ApiError(422, 422, "Argument reply_to is invalid"))
+    )
+    subject = _subject(email.get("subject"))
+    template_id, variables = _template(email.get("template"))
+    html = None if email.get("html") is None else decode_html(email["html"])
+    text = email.get("text")
+    if text is not None and not isinstance(text, str):
+        if isinstance(text, dict | list):
+            raise errors.BADLY_FORMED()
+        text = str(text)
+    if not html and not text and template_id is None:
+        raise errors.BODY_MISSING()
+    attachments = _attachments(email.get("attachments")) + _attachments_binary(
+        email.get("attachments_binary")
+    )
+    request = EmailRequest(
+        sender=sender,
+        to=to,
+        cc=cc,
+        bcc=bcc,
+        reply_to=reply_to,
+        subject=subject,
+        html=html or None,
+        text=text or None,
+        auto_plain_text=_flag(email.get("auto_plain_text", False)),
+        attachments=tuple(attachments),
+        template_id=template_id,
+        template_variables=variables,
+    )
+    if len(request.recipients()) > limits.max_recipients:
+        raise errors.TOO_MANY_RECIPIENTS()
+    if _rough_size(request) > limits.max_message_bytes:
+        raise errors.MESSAGE_TOO_LARGE()
+    return request
+
+
+def _rough_size(request: EmailRequest) -> int:
+    """A lower bound of the encoded size, to refuse huge requests before composing them."""
+    body = len((request.html or "").encode()) + len((request.text or "").encode())
+    return body + sum(len(a.content) * 4 // 3 for a in request.attachments)

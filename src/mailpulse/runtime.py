@@ -1,0 +1,48 @@
+"""Wiring: the one place that turns Settings into the running parts and hands them around."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+
+from mailpulse.config import Settings
+from mailpulse.core.auth import TokenSigner
+from mailpulse.core.clock import Clock, SystemClock
+from mailpulse.core.ids import IdFactory, new_email_id
+from mailpulse.core.submit import Submitter
+from mailpulse.core.validate import Limits
+from mailpulse.store.db import Database
+from mailpulse.store.gateway import SqlSubmitStore
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    clock: Clock
+    signer: TokenSigner
+    submitter: Submitter
+    wake_hooks: list[object] = field(default_factory=list)
+
+
+def build_runtime(
+    settings: Settings, *, clock: Clock | None = None, new_id: IdFactory | None = None
+) -> Runtime:
+    clock = clock or SystemClock()
+    db = Database(
+        settings.database_url,
+        synchronous=settings.sqlite_synchronous,
+        batch_max=settings.commit_batch_max,
+    )
+    signer = TokenSigner(settings.resolved_secret_key(), settings.token_ttl_seconds)
+    submitter = Submitter(
+        store=SqlSubmitStore(db),
+        clock=clock,
+        new_id=new_id or new_email_id,
+        limits=Limits(
+            max_recipients=settings.max_recipients,
+            max_message_bytes=settings.max_message_bytes,
+        ),
+        hostname=settings.hostname or socket.getfqdn() or "mailpulse.local",
+    )
+    return Runtime(settings=settings, db=db, clock=clock, signer=signer, submitter=submitter)

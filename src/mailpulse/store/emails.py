@@ -1,0 +1,158 @@
+"""Queries for the email aggregate: an accepted message, its deliveries, and the email log.
+
+Every query here takes the caller's account id and filters on it first: a tenant can only ever
+read its own rows, and each filter combination is served by an index that begins with
+``account_id`` (see tables.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from mailpulse.core import status
+from mailpulse.core.model import NewMessage
+from mailpulse.store.tables import deliveries, messages
+
+
+def insert_message(conn: Connection, message: NewMessage) -> int:
+    """Store the message and queue one delivery per recipient; returns the message row id."""
+    message_row: int = conn.execute(
+        messages.insert()
+        .returning(messages.c.id)
+        .values(
+            account_id=message.account_id,
+            source=message.source,
+            envelope_from=message.envelope_from,
+            sender=message.sender,
+            subject=message.subject,
+            message_id_header=message.message_id_header,
+            total_size=len(message.raw),
+            sender_ip=message.sender_ip,
+            template_id=message.template_id,
+            raw=message.raw,
+            created_at=message.created_at,
+        )
+    ).scalar_one()
+    sender = message.sender.lower()
+    conn.execute(
+        deliveries.insert(),
+        [
+            {
+                "public_id": d.public_id,
+                "account_id": message.account_id,
+                "message_id": message_row,
+                "recipient": d.recipient.lower(),
+                "recipient_domain": d.recipient.rpartition("@")[2].lower(),
+                "kind": d.kind,
+                "sender": sender,
+                "status": status.QUEUED,
+                "created_at": message.created_at,
+                "updated_at": message.created_at,
+                "next_attempt_at": message.created_at,
+            }
+            for d in message.deliveries
+        ],
+    )
+    return message_row
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    limit: int = 100
+    offset: int = 0
+    since: datetime | None = None  # inclusive
+    until: datetime | None = None  # exclusive
+    sender: str | None = None
+    recipient: str | None = None
+
+
+_LOG_COLUMNS = [
+    deliveries.c.public_id,
+    deliveries.c.sender,
+    deliveries.c.recipient,
+    deliveries.c.status,
+    deliveries.c.created_at,
+    deliveries.c.send_date,
+    deliveries.c.smtp_answer_code,
+    deliveries.c.smtp_answer_subcode,
+    deliveries.c.smtp_answer_data,
+    deliveries.c.used_ip,
+    deliveries.c.opens,
+    deliveries.c.clicks,
+    messages.c.subject,
+    messages.c.total_size,
+    messages.c.sender_ip,
+]
+_LOG_FROM = deliveries.join(messages, messages.c.id == deliveries.c.message_id)
+
+
+def _conditions(account_id: int, flt: LogFilter) -> list[sa.ColumnElement[bool]]:
+    conditions: list[sa.ColumnElement[bool]] = [deliveries.c.account_id == account_id]
+    if flt.since is not None:
+        conditions.append(deliveries.c.created_at >= flt.since)
+    if flt.until is not None:
+        conditions.append(deliveries.c.created_at < flt.until)
+    if flt.sender:
+        conditions.append(deliveries.c.sender == flt.sender.lower())
+    if flt.recipient:
+        conditions.append(deliveries.c.recipient == flt.recipient.lower())
+    return conditions
+
+
+def list_log(conn: Connection, account_id: int, flt: LogFilter) -> list[dict[str, Any]]:
+    """Newest first. The page of ids is chosen on the deliveries index alone, then joined."""
+    page = (
+        sa.select(deliveries.c.id)
+        .where(*_conditions(account_id, flt))
+        .order_by(deliveries.c.created_at.desc(), deliveries.c.id.desc())
+        .limit(flt.limit)
+        .offset(flt.offset)
+        .subquery()
+    )
+    query = (
+        sa.select(*_LOG_COLUMNS)
+        .select_from(_LOG_FROM.join(page, page.c.id == deliveries.c.id))
+        .order_by(deliveries.c.created_at.desc(), deliveries.c.id.desc())
+    )
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def count_log(conn: Connection, account_id: int, flt: LogFilter | None = None) -> int:
+    query = (
+        sa.select(sa.func.count())
+        .select_from(deliveries)
+        .where(*_conditions(account_id, flt or LogFilter()))
+    )
+    return int(conn.execute(query).scalar_one())
+
+
+def get_log_records(
+    conn: Connection, account_id: int, public_ids: list[str]
+) -> list[dict[str, Any]]:
+    """The records among ``public_ids`` that belong to the account, in the order asked."""
+    if not public_ids:
+        return []
+    query = (
+        sa.select(*_LOG_COLUMNS)
+        .select_from(_LOG_FROM)
+        .where(deliveries.c.account_id == account_id, deliveries.c.public_id.in_(public_ids))
+    )
+    found = {row.public_id: dict(row._mapping) for row in conn.execute(query)}
+    return [found[pid] for pid in dict.fromkeys(public_ids) if pid in found]
+
+
+def queued_state(conn: Connection, public_ids: list[str]) -> dict[str, str]:
+    """Status by public id (any account): used by recovery checks and tests."""
+    if not public_ids:
+        return {}
+    rows = conn.execute(
+        sa.select(deliveries.c.public_id, deliveries.c.status).where(
+            deliveries.c.public_id.in_(public_ids)
+        )
+    )
+    return {str(r[0]): str(r[1]) for r in rows}

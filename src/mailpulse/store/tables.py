@@ -1,0 +1,160 @@
+"""The tables, in SQLAlchemy Core. Alembic migrations (store/migrations) create them.
+
+The email log and the delivery queue are one table, ``deliveries``: one row per recipient of an
+accepted message. A row is queued when the message is accepted and moves through the states in
+``core.status``; delivery workers claim due rows with a lease (``lease_until``/``lease_owner``).
+Attempts, events (the outbox for webhooks and tracking) and the message bytes live beside it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+metadata = MetaData()
+
+# SQLite only makes INTEGER PRIMARY KEY an alias of rowid; BigInteger elsewhere.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("email", String(320), nullable=False, server_default=""),
+    Column("client_id", String(64), nullable=False, unique=True),
+    Column("client_secret_hash", String(200), nullable=False),
+    Column("smtp_activated", Boolean, nullable=False, server_default=text("false")),
+    Column("created_at", DateTime, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
+    Column("name", String(200), nullable=False, server_default=""),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("key_hint", String(16), nullable=False, server_default=""),
+    Column("created_at", DateTime, nullable=False),
+    Column("revoked_at", DateTime, nullable=True),
+)
+
+senders = Table(
+    "senders",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("name", String(200), nullable=False, server_default=""),
+    Column("status", String(20), nullable=False, server_default="active"),
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint("account_id", "email", name="uq_senders_account_email"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
+    Column("source", String(10), nullable=False, server_default="api"),
+    Column("envelope_from", String(320), nullable=False),
+    Column("sender", String(320), nullable=False),
+    Column("subject", Text, nullable=False, server_default=""),
+    Column("message_id_header", String(400), nullable=False, server_default=""),
+    Column("total_size", Integer, nullable=False),
+    Column("sender_ip", String(64), nullable=False, server_default=""),
+    Column("template_id", String(64), nullable=True),
+    Column("raw", LargeBinary, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("public_id", String(20), nullable=False, unique=True),
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
+    Column("message_id", Id, ForeignKey("messages.id"), nullable=False),
+    Column("recipient", String(320), nullable=False),
+    Column("recipient_domain", String(255), nullable=False),
+    Column("kind", String(4), nullable=False, server_default="to"),
+    Column("sender", String(320), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("send_date", DateTime, nullable=True),
+    # the queue
+    Column("next_attempt_at", DateTime, nullable=True),
+    Column("lease_until", DateTime, nullable=True),
+    Column("lease_owner", String(64), nullable=True),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    # what the receiving server said last
+    Column("smtp_answer_code", Integer, nullable=True),
+    Column("smtp_answer_subcode", String(16), nullable=False, server_default=""),
+    Column("smtp_answer_data", Text, nullable=False, server_default=""),
+    Column("used_ip", String(64), nullable=False, server_default=""),
+    Column("bounce_category", String(32), nullable=True),
+    # tracking (filled by the tracking issue)
+    Column("tracking_token", String(64), nullable=True),
+    Column("opens", Integer, nullable=False, server_default=text("0")),
+    Column("clicks", Integer, nullable=False, server_default=text("0")),
+    Index("ix_deliveries_account_created", "account_id", "created_at", "id"),
+    Index("ix_deliveries_account_recipient", "account_id", "recipient", "created_at"),
+    Index("ix_deliveries_account_sender", "account_id", "sender", "created_at"),
+    Index("ix_deliveries_message", "message_id"),
+    Index(
+        "ix_deliveries_due",
+        "next_attempt_at",
+        sqlite_where=text("status IN ('queued', 'deferred')"),
+        postgresql_where=text("status IN ('queued', 'deferred')"),
+    ),
+)
+
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("delivery_id", Id, ForeignKey("deliveries.id"), nullable=False),
+    Column("attempted_at", DateTime, nullable=False),
+    Column("host", String(255), nullable=False, server_default=""),
+    Column("used_ip", String(64), nullable=False, server_default=""),
+    Column("code", Integer, nullable=True),
+    Column("subcode", String(16), nullable=False, server_default=""),
+    Column("text", Text, nullable=False, server_default=""),
+    Column("outcome", String(16), nullable=False),
+    Index("ix_attempts_delivery", "delivery_id", "attempted_at"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
+    Column("delivery_id", Id, ForeignKey("deliveries.id"), nullable=True),
+    Column("type", String(32), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("data", Text, nullable=False, server_default="{}"),
+    Column("published_at", DateTime, nullable=True),
+    Index("ix_events_account_created", "account_id", "created_at"),
+    Index(
+        "ix_events_unpublished",
+        "id",
+        sqlite_where=text("published_at IS NULL"),
+        postgresql_where=text("published_at IS NULL"),
+    ),
+)

@@ -1,0 +1,173 @@
+"""The store on real SQLite files and, when configured, on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from mailpulse.core.model import NewDelivery, NewMessage
+from mailpulse.store import accounts, emails, migrate
+from mailpulse.store.db import Database
+from mailpulse.store.tables import deliveries, messages
+
+T0 = datetime(2026, 5, 1, 9, 0, 0)
+
+
+def make_account(db: Database, name: str) -> int:
+    return db.write_sync(
+        lambda conn: accounts.create_account(
+            conn,
+            name=name,
+            email="",
+            client_id=f"cid-{name}",
+            secret_hash="x",
+            activated=True,
+            now=T0,
+        )
+    )
+
+
+def message(account_id: int, n: int, recipients: list[str], at: datetime = T0) -> NewMessage:
+    return NewMessage(
+        account_id=account_id,
+        source="api",
+        envelope_from="s@example.com",
+        sender="S@example.com",
+        subject=f"subject {n}",
+        message_id_header=f"<{n}@test>",
+        raw=b"Subject: x\r\n\r\nbody\r\n",
+        sender_ip="10.0.0.1",
+        template_id=None,
+        created_at=at,
+        deliveries=tuple(
+            NewDelivery(public_id=f"{account_id:06d}-{n:06d}-{i:02d}", recipient=r, kind="to")
+            for i, r in enumerate(recipients)
+        ),
+    )
+
+
+def test_migrations_go_down_and_up_again(db: Database) -> None:
+    assert migrate.current_revision(db.engine) == migrate.head_revision()
+    migrate.downgrade(db.engine)
+    assert migrate.current_revision(db.engine) is None
+    migrate.upgrade(db.engine)
+    assert migrate.current_revision(db.engine) == migrate.head_revision()
+
+
+def test_a_message_and_its_deliveries_are_stored_together(db: Database) -> None:
+    acct = make_account(db, "a")
+    db.write_sync(
+        lambda c: emails.insert_message(c, message(acct, 1, ["X@Example.org", "y@e.org"]))
+    )
+    rows = db.read_sync(lambda c: emails.list_log(c, acct, emails.LogFilter()))
+    assert sorted(r["recipient"] for r in rows) == ["x@example.org", "y@e.org"]
+    assert {r["status"] for r in rows} == {"queued"}
+    assert {r["sender"] for r in rows} == {"s@example.com"}
+    assert all(r["total_size"] == len(b"Subject: x\r\n\r\nbody\r\n") for r in rows)
+
+
+def test_log_queries_are_scoped_to_the_account(db: Database) -> None:
+    a, b = make_account(db, "a"), make_account(db, "b")
+    db.write_sync(lambda c: emails.insert_message(c, message(a, 1, ["r@e.org"])))
+    db.write_sync(lambda c: emails.insert_message(c, message(b, 2, ["r@e.org"])))
+    a_id = f"{a:06d}-000001-00"
+    assert db.read_sync(lambda c: emails.count_log(c, a)) == 1
+    assert db.read_sync(lambda c: emails.get_log_records(c, b, [a_id])) == []
+    assert [
+        r["public_id"] for r in db.read_sync(lambda c: emails.get_log_records(c, a, [a_id]))
+    ] == [a_id]
+    only_b = db.read_sync(lambda c: emails.list_log(c, b, emails.LogFilter(recipient="r@e.org")))
+    assert [r["subject"] for r in only_b] == ["subject 2"]
+
+
+def test_date_window_is_inclusive_start_exclusive_end(db: Database) -> None:
+    acct = make_account(db, "a")
+    for n in range(4):
+        at = T0 + timedelta(hours=n)
+        db.write_sync(
+            lambda c, n=n, at=at: emails.insert_message(c, message(acct, n, ["r@e.org"], at))
+        )
+    flt = emails.LogFilter(since=T0 + timedelta(hours=1), until=T0 + timedelta(hours=3))
+    rows = db.read_sync(lambda c: emails.list_log(c, acct, flt))
+    assert [r["subject"] for r in rows] == ["subject 2", "subject 1"]
+
+
+def test_group_commit_keeps_a_failing_job_from_spoiling_its_neighbours(db: Database) -> None:
+    acct = make_account(db, "a")
+
+    async def scenario() -> list[object]:
+        db.start()
+        jobs = []
+        for n in range(20):
+            msg = message(acct, n, ["r@e.org"])
+            jobs.append(db.write(lambda c, msg=msg: emails.insert_message(c, msg)))
+        # a duplicate public id: violates the unique constraint inside the same batches
+        dup = message(acct, 5, ["r@e.org"])
+        jobs.append(db.write(lambda c: emails.insert_message(c, dup)))
+        return await asyncio.gather(*jobs, return_exceptions=True)
+
+    outcomes = asyncio.run(scenario())
+    assert all(isinstance(o, int) for o in outcomes[:20])
+    assert isinstance(outcomes[20], sa.exc.IntegrityError)
+    assert db.read_sync(lambda c: emails.count_log(c, acct)) == 20
+    # the failed job left no half-written message behind
+    assert (
+        db.read_sync(lambda c: c.execute(sa.select(sa.func.count()).select_from(messages)).scalar())
+        == 20
+    )
+
+
+def test_write_resolves_only_after_the_rows_are_readable(db: Database) -> None:
+    acct = make_account(db, "a")
+
+    async def scenario() -> int:
+        db.start()
+        await db.write(lambda c: emails.insert_message(c, message(acct, 1, ["r@e.org"])))
+        # a different connection sees the committed row at once
+        return await db.read(lambda c: emails.count_log(c, acct))
+
+    assert asyncio.run(scenario()) == 1
+
+
+def test_senders_are_per_account(db: Database) -> None:
+    a, b = make_account(db, "a"), make_account(db, "b")
+    db.write_sync(
+        lambda c: accounts.add_sender(
+            c, account_id=a, email="Me@Brand.example", name="", now=T0, status="active"
+        )
+    )
+    assert db.read_sync(lambda c: accounts.sender_allowed(c, a, "me@brand.example"))
+    assert not db.read_sync(lambda c: accounts.sender_allowed(c, b, "me@brand.example"))
+
+
+@pytest.mark.parametrize(
+    ("flt", "index"),
+    [
+        (emails.LogFilter(), "ix_deliveries_account_created"),
+        (emails.LogFilter(recipient="r@e.org"), "ix_deliveries_account_recipient"),
+        (emails.LogFilter(sender="s@example.com"), "ix_deliveries_account_sender"),
+    ],
+)
+def test_log_listing_is_served_by_an_account_index_on_sqlite(
+    db: Database, flt: emails.LogFilter, index: str
+) -> None:
+    if db.dialect != "sqlite":
+        pytest.skip("the plan check reads SQLite's EXPLAIN QUERY PLAN")
+    acct = make_account(db, "a")
+
+    def plan(conn: sa.Connection) -> str:
+        query = (
+            sa.select(deliveries.c.id)
+            .where(*emails._conditions(acct, flt))
+            .order_by(deliveries.c.created_at.desc(), deliveries.c.id.desc())
+            .limit(10)
+        )
+        compiled = query.compile(conn, compile_kwargs={"literal_binds": True})
+        return " ".join(str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}"))
+
+    text = db.read_sync(plan)
+    assert index in text
+    assert "SCAN deliveries" not in text.replace(f"USING INDEX {index}", "")
