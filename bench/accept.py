@@ -16,12 +16,13 @@ import time
 from pathlib import Path
 
 import httpx
-
 from _server import serve  # type: ignore[import-not-found]
 
 
 def payload(sender: str, n: int, size: int) -> dict[str, object]:
-    html = ("<p>" + "Lorem ipsum dolor sit amet, consectetur adipiscing. " * 60)[: size - 4] + "</p>"
+    html = ("<p>" + "Lorem ipsum dolor sit amet, consectetur adipiscing. " * 60)[
+        : size - 4
+    ] + "</p>"
     return {
         "email": {
             "subject": f"Bench message {n}",
@@ -32,7 +33,9 @@ def payload(sender: str, n: int, size: int) -> dict[str, object]:
     }
 
 
-async def run(url: str, token: str, sender: str, messages: int, concurrency: int, size: int) -> list[float]:
+async def run(
+    url: str, token: str, sender: str, messages: int, concurrency: int, size: int
+) -> list[float]:
     latencies: list[float] = []
     counter = iter(range(messages))
     headers = {"Authorization": f"Bearer {token}"}
@@ -59,9 +62,10 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=2048, help="HTML bytes per message")
     parser.add_argument("--synchronous", default="FULL", help="SQLite PRAGMA synchronous")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, serve(
-        Path(tmp), sqlite_synchronous=args.synchronous
-    ) as server:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        serve(Path(tmp), sqlite_synchronous=args.synchronous) as server,
+    ):
         token = server.token()
         started = time.perf_counter()
         latencies = asyncio.run(

@@ -10,7 +10,6 @@ import pytest
 from argon2 import PasswordHasher
 
 from mailpulse.core import auth
-
 from mailpulse.store import migrate
 from mailpulse.store.db import Database
 from tests.support.databases import ENGINES, fresh_database_url

@@ -73,12 +73,50 @@ def migrate_command() -> None:
     db.close_sync()
 
 
+HostOption = Annotated[str | None, typer.Option(help="listen address")]
+PortOption = Annotated[int | None, typer.Option(help="listen port")]
+
+
 @app.command()
-def serve(
-    host: Annotated[str | None, typer.Option(help="listen address")] = None,
-    port: Annotated[int | None, typer.Option(help="listen port")] = None,
-) -> None:
-    """Run the HTTP API (and everything else) in one process."""
+def serve(host: HostOption = None, port: PortOption = None) -> None:
+    """Run everything in one process: the HTTP API and a delivery worker."""
+    _serve_http(host, port, deliver=True)
+
+
+@app.command()
+def api(host: HostOption = None, port: PortOption = None) -> None:
+    """Run the HTTP API alone (pair it with `mailpulse worker` processes on PostgreSQL)."""
+    _serve_http(host, port, deliver=False)
+
+
+@app.command()
+def worker() -> None:
+    """Run a delivery worker alone; run any number of them against PostgreSQL."""
+    import asyncio
+    import signal
+
+    from mailpulse.runtime import build_runtime, running_worker
+
+    settings = load_settings()
+    _migrated(settings).close_sync()
+    runtime = build_runtime(settings)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        runtime.db.start()
+        try:
+            async with running_worker(runtime):
+                await stop.wait()
+        finally:
+            await runtime.db.close()
+
+    asyncio.run(main())
+
+
+def _serve_http(host: str | None, port: int | None, *, deliver: bool) -> None:
     import uvicorn
 
     from mailpulse.api.app import create_app
@@ -93,7 +131,7 @@ def serve(
     _migrated(settings).close_sync()
     runtime = build_runtime(settings)
     uvicorn.run(
-        create_app(runtime),
+        create_app(runtime, deliver=deliver),
         host=settings.http_host,
         port=settings.http_port,
         log_level=os.environ.get("MAILPULSE_LOG_LEVEL", "info").lower(),

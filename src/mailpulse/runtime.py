@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from mailpulse.config import Settings
 from mailpulse.core.auth import TokenSigner
@@ -11,6 +14,7 @@ from mailpulse.core.clock import Clock, SystemClock
 from mailpulse.core.ids import IdFactory, new_email_id
 from mailpulse.core.submit import Submitter
 from mailpulse.core.validate import Limits
+from mailpulse.delivery.worker import DeliveryWorker
 from mailpulse.store.db import Database
 from mailpulse.store.gateway import SqlSubmitStore
 
@@ -22,7 +26,6 @@ class Runtime:
     clock: Clock
     signer: TokenSigner
     submitter: Submitter
-    wake_hooks: list[object] = field(default_factory=list)
 
 
 def build_runtime(
@@ -46,3 +49,18 @@ def build_runtime(
         hostname=settings.hostname or socket.getfqdn() or "mailpulse.local",
     )
     return Runtime(settings=settings, db=db, clock=clock, signer=signer, submitter=submitter)
+
+
+@asynccontextmanager
+async def running_worker(runtime: Runtime) -> AsyncIterator[DeliveryWorker]:
+    """A delivery worker on the runtime's database, woken by every accepted email."""
+    worker = DeliveryWorker(runtime.db, runtime.settings, clock=runtime.clock)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop), name="delivery-worker")
+    runtime.submitter.on_queued = worker.wake
+    try:
+        yield worker
+    finally:
+        runtime.submitter.on_queued = None
+        stop.set()
+        await task

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from http.client import HTTPConnection
 import json
 import re
 from datetime import datetime
+from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
 

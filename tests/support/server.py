@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mailpulse.api.app import create_app
 from mailpulse.cli import create_account
@@ -43,10 +44,27 @@ class Tenant:
         return {"Authorization": f"Bearer {self.token}"}
 
 
+class StatusRecorder:
+    """ASGI wrapper that remembers every response status, so a fixture can fail on any 5xx."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.server_errors: list[str] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def recording_send(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] >= 500:
+                self.server_errors.append(f"{scope['method']} {scope['path']}: {message['status']}")
+            await send(message)
+
+        await self.app(scope, receive, recording_send)
+
+
 @dataclass
 class RunningServer:
     url: str
     runtime: Runtime
+    recorder: StatusRecorder
 
     def client(self, **kwargs: Any) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=30, **kwargs)
@@ -98,17 +116,21 @@ class RunningServer:
 
 @contextmanager
 def running_server(
-    database_url: str, data_dir: Path, clock: Clock | None = None, **settings: Any
+    database_url: str,
+    data_dir: Path,
+    clock: Clock | None = None,
+    *,
+    deliver: bool = False,
+    **settings: Any,
 ) -> Iterator[RunningServer]:
     port = free_port()
     settings.setdefault("secret_key", "test-secret-key-0123456789abcdef0123456789")
     config = Settings(database_url=database_url, data_dir=data_dir, http_port=port, **settings)
     runtime = build_runtime(config, clock=clock)
     migrate.upgrade(runtime.db.engine)
+    recorder = StatusRecorder(create_app(runtime, deliver=deliver))
     server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(runtime), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-        )
+        uvicorn.Config(recorder, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()
@@ -118,7 +140,9 @@ def running_server(
             raise RuntimeError("test server did not start")
         time.sleep(0.02)
     try:
-        yield RunningServer(url=f"http://127.0.0.1:{port}", runtime=runtime)
+        yield RunningServer(url=f"http://127.0.0.1:{port}", runtime=runtime, recorder=recorder)
     finally:
         server.should_exit = True
         thread.join(timeout=20)
+    # No request of any test, however malformed, may be answered with a 5xx.
+    assert not recorder.server_errors, recorder.server_errors

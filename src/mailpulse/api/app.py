@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,7 +12,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from mailpulse import __version__
 from mailpulse.api import compat, emails, errors, oauth
 from mailpulse.api.json import JSONResponse
-from mailpulse.runtime import Runtime
+from mailpulse.runtime import Runtime, running_worker
 
 
 class NormalisePath:
@@ -30,15 +31,19 @@ class NormalisePath:
         await self.app(scope, receive, send)
 
 
-def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
+def create_app(runtime: Runtime, *, deliver: bool = False) -> FastAPI:
+    """The API. With ``deliver`` the same process also runs a delivery worker (``serve``)."""
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        if manage_lifecycle:
-            runtime.db.start()
-        try:
-            yield
-        finally:
-            if manage_lifecycle:
+        runtime.db.start()
+        async with contextlib.AsyncExitStack() as stack:
+            if deliver:
+                await stack.enter_async_context(running_worker(runtime))
+            try:
+                yield
+            finally:
+                await stack.aclose()
                 await runtime.db.close()
 
     app = FastAPI(

@@ -1,0 +1,324 @@
+"""The delivery queue: claiming due deliveries with a lease, and recording what happened.
+
+The queue is the ``deliveries`` table. A row is *due* when its status is queued or deferred and
+``next_attempt_at`` has passed; the partial index ``ix_deliveries_due`` (on next_attempt_at,
+where status is pending) serves exactly that, oldest first, so a claim reads about ``limit``
+index entries however long the queue is.
+
+Claiming sets ``lease_owner``/``lease_until`` and also moves ``next_attempt_at`` to the lease's
+end. That keeps rows in flight out of the index range the next claim scans (no wading through
+other workers' claims), and makes an abandoned claim due again, by itself, once its lease has
+run out: a dead worker's deliveries are claimed again; a live worker's never are.
+
+On PostgreSQL the selection takes ``FOR UPDATE SKIP LOCKED`` so concurrent claimers pass each
+other by; on SQLite every write runs on the one writer connection (``Database.write``), inside
+``BEGIN IMMEDIATE``, so a select-then-update in one transaction has the same effect.
+
+Run both functions through ``Database.write``: they expect to be inside a transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import (
+    Connection,
+    Integer,
+    String,
+    Update,
+    bindparam,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
+
+from mailpulse.core import status
+from mailpulse.delivery.backoff import RetryPolicy
+from mailpulse.delivery.classify import (
+    BOUNCED,
+    DELIVERED,
+    Classification,
+    expired_classification,
+)
+from mailpulse.store.tables import deliveries, delivery_attempts, events, messages
+
+# Written out literally, exactly as the partial index's WHERE clause, so that both SQLite
+# and PostgreSQL (even with prepared, generic plans) can prove the index applies.
+_PENDING = text("deliveries.status IN ('queued', 'deferred')")
+
+EXPIRED_SUBCODE = "5.4.7"
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedDelivery:
+    id: int
+    public_id: str
+    account_id: int
+    message_id: int
+    recipient: str
+    recipient_domain: str
+    attempts: int
+    created_at: datetime
+    lease_owner: str
+    lease_until: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    id: int
+    envelope_from: str
+    raw: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryResult:
+    """One attempt at one delivery: the reply (code None: no reply) and where it came from."""
+
+    delivery: ClaimedDelivery
+    classification: Classification
+    code: int | None
+    subcode: str
+    text: str
+    host: str = ""
+    used_ip: str = ""
+
+
+def _claim_statement(postgresql: bool) -> Update:
+    d = deliveries
+    now = bindparam("now", type_=d.c.next_attempt_at.type)
+    due = (
+        select(d.c.id)
+        .where(
+            _PENDING,
+            d.c.next_attempt_at <= now,
+            or_(d.c.lease_until.is_(None), d.c.lease_until < now),
+        )
+        .order_by(d.c.next_attempt_at)
+        .limit(bindparam("limit", type_=Integer()))
+    )
+    if postgresql:
+        due = due.with_for_update(skip_locked=True)
+    until = bindparam("until", type_=d.c.lease_until.type)
+    # One statement: lease the due rows and hand them back (UPDATE … RETURNING, both engines).
+    return (
+        update(d)
+        .where(d.c.id.in_(due.scalar_subquery()))
+        .values(
+            lease_owner=bindparam("owner", type_=String()), lease_until=until, next_attempt_at=until
+        )
+        .returning(
+            d.c.id,
+            d.c.public_id,
+            d.c.account_id,
+            d.c.message_id,
+            d.c.recipient,
+            d.c.recipient_domain,
+            d.c.attempts,
+            d.c.created_at,
+        )
+    )
+
+
+# Built once: building and compiling the statement would cost more than running it.
+_CLAIM = {False: _claim_statement(False), True: _claim_statement(True)}
+
+
+def claim(
+    conn: Connection, now: datetime, owner: str, limit: int, lease_seconds: float
+) -> list[ClaimedDelivery]:
+    """Lease up to ``limit`` due deliveries to ``owner``; ordered by destination domain."""
+    until = now + timedelta(seconds=lease_seconds)
+    statement = _CLAIM[conn.dialect.name == "postgresql"]
+    result = conn.execute(statement, {"now": now, "limit": limit, "until": until, "owner": owner})
+    claimed = [
+        ClaimedDelivery(
+            id_,
+            public_id,
+            account_id,
+            message_id,
+            recipient,
+            domain.lower(),
+            attempts,
+            created_at,
+            owner,
+            until,
+        )
+        for (
+            id_,
+            public_id,
+            account_id,
+            message_id,
+            recipient,
+            domain,
+            attempts,
+            created_at,
+        ) in result
+    ]
+    # Group by destination (and message within it) so that sessions carry many messages.
+    claimed.sort(key=lambda c: (c.recipient_domain, c.message_id, c.id))
+    return claimed
+
+
+def release(conn: Connection, claimed: Sequence[ClaimedDelivery], now: datetime) -> int:
+    """Give back claims not attempted (on shutdown): due again at once, for any worker."""
+    if not claimed:
+        return 0
+    owner = claimed[0].lease_owner
+    d = deliveries
+    result = conn.execute(
+        update(d)
+        .where(d.c.id.in_([c.id for c in claimed]), d.c.lease_owner == owner)
+        .values(lease_owner=None, lease_until=None, next_attempt_at=now)
+    )
+    return result.rowcount
+
+
+def load_messages(conn: Connection, ids: Sequence[int]) -> dict[int, StoredMessage]:
+    """The stored bytes and envelope sender of the given messages."""
+    if not ids:
+        return {}
+    m = messages
+    rows = conn.execute(
+        select(m.c.id, m.c.envelope_from, m.c.raw).where(m.c.id.in_(sorted(set(ids))))
+    ).all()
+    return {row.id: StoredMessage(row.id, row.envelope_from, bytes(row.raw)) for row in rows}
+
+
+def _final_event(result: DeliveryResult, classification: Classification) -> str:
+    if classification.outcome == DELIVERED:
+        return "delivered"
+    return "hard_bounce" if classification.hard else "soft_bounce"
+
+
+def record_results(
+    conn: Connection,
+    results: Sequence[DeliveryResult],
+    now: datetime,
+    policy: RetryPolicy | None = None,
+) -> int:
+    """Write each attempt's outcome; return how many deliveries were updated.
+
+    An attempt row is always written. The delivery row (and, for a final outcome, an event
+    row) only while the attempt's worker still holds the lease: a worker whose lease ran out
+    and was taken over must not overwrite the newer owner's record.
+    """
+    if not results:
+        return 0
+    policy = policy or RetryPolicy()
+    d = deliveries
+    ids = [r.delivery.id for r in results]
+    held = {
+        (row.id, row.lease_owner)
+        for row in conn.execute(
+            select(d.c.id, d.c.lease_owner).where(d.c.id.in_(ids)).with_for_update()
+            if conn.dialect.name == "postgresql"
+            else select(d.c.id, d.c.lease_owner).where(d.c.id.in_(ids))
+        )
+    }
+    attempt_rows: list[dict[str, object]] = []
+    update_rows: list[dict[str, object]] = []
+    event_rows: list[dict[str, object]] = []
+    for result in results:
+        delivery = result.delivery
+        classification = result.classification
+        text_ = result.text
+        subcode = result.subcode
+        attempt_rows.append(
+            {
+                "delivery_id": delivery.id,
+                "attempted_at": now,
+                "host": result.host[:255],
+                "used_ip": result.used_ip[:64],
+                "code": result.code,
+                "subcode": subcode[:16],
+                "text": text_,
+                "outcome": classification.outcome,
+            }
+        )
+        if (delivery.id, delivery.lease_owner) not in held:
+            continue
+        attempts = delivery.attempts + 1
+        next_at: datetime | None = None
+        if classification.outcome not in (DELIVERED, BOUNCED):
+            if policy.expired(delivery.created_at, now):
+                days = policy.window.total_seconds() / 86400
+                last = f"{result.code or ''} {result.subcode} {result.text}".strip()
+                text_ = f"expired after {days:g} days" + (f"; last answer: {last}" if last else "")
+                subcode = EXPIRED_SUBCODE
+                classification = expired_classification()
+            else:
+                next_at = policy.next_attempt_at(attempts, now)
+        final = classification.outcome in (DELIVERED, BOUNCED)
+        update_rows.append(
+            {
+                "_id": delivery.id,
+                "_status": {
+                    "delivered": status.DELIVERED,
+                    "bounced": status.BOUNCED,
+                    "deferred": status.DEFERRED,
+                }[classification.outcome],
+                "_updated_at": now,
+                "_send_date": now if final else None,
+                "_next_attempt_at": next_at,
+                "_attempts": attempts,
+                "_code": result.code,
+                "_subcode": subcode[:16],
+                "_data": text_,
+                "_used_ip": result.used_ip[:64],
+                "_category": classification.category
+                if classification.outcome != DELIVERED
+                else None,
+            }
+        )
+        if final:
+            event_rows.append(
+                {
+                    "account_id": delivery.account_id,
+                    "delivery_id": delivery.id,
+                    "type": _final_event(result, classification),
+                    "created_at": now,
+                    "data": json.dumps(
+                        {
+                            "email_id": delivery.public_id,
+                            "recipient": delivery.recipient,
+                            "smtp_answer_code": result.code,
+                            "smtp_answer_subcode": subcode,
+                            "smtp_answer_data": text_,
+                            "bounce_category": classification.category,
+                            "used_ip": result.used_ip,
+                            "host": result.host,
+                            "attempts": attempts,
+                        },
+                        separators=(",", ":"),
+                    ),
+                }
+            )
+    conn.execute(insert(delivery_attempts), attempt_rows)
+    if update_rows:
+        conn.execute(
+            update(d)
+            .where(d.c.id == bindparam("_id"))
+            .values(
+                status=bindparam("_status"),
+                updated_at=bindparam("_updated_at"),
+                send_date=bindparam("_send_date"),
+                next_attempt_at=bindparam("_next_attempt_at"),
+                lease_owner=None,
+                lease_until=None,
+                attempts=bindparam("_attempts"),
+                smtp_answer_code=bindparam("_code"),
+                smtp_answer_subcode=bindparam("_subcode"),
+                smtp_answer_data=bindparam("_data"),
+                used_ip=bindparam("_used_ip"),
+                bounce_category=bindparam("_category"),
+            ),
+            update_rows,
+        )
+    if event_rows:
+        conn.execute(insert(events), event_rows)
+    return len(update_rows)

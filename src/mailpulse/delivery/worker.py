@@ -1,0 +1,409 @@
+"""The delivery worker: claim due deliveries, send them over pooled sessions, record outcomes.
+
+One worker is one asyncio task tree:
+
+* the *claim loop* leases batches of due deliveries (``claim_batch`` at a time, while fewer
+  than ``2 × claim_batch`` are in flight), loads their messages, and files them as
+  transactions (one message × the recipients of one destination) under their destination;
+* *sessions*, one task each, are started per destination while it has work — one more
+  whenever more than ``SESSION_FILL`` transactions wait per running session — up to
+  ``sessions_per_destination`` per destination and ``max_sessions`` in all. A session
+  resolves the route, connects, then takes transaction after transaction from its
+  destination until none are left or it has sent ``messages_per_session``;
+* the *recorder* writes results in batches through ``Database.write`` (group commit), so a
+  session never waits for an fsync.
+
+A worker that dies leaves its leases to run out; its deliveries are then due again. A live
+worker does not start a transaction on a claim whose lease is about to end: it gives that
+claim back instead, so no claim is ever used by two live workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+from collections import OrderedDict, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Final
+
+from sqlalchemy import Connection
+
+from mailpulse.config import Settings
+from mailpulse.core.clock import Clock, SystemClock
+from mailpulse.core.ids import new_token
+from mailpulse.delivery.backoff import RetryPolicy
+from mailpulse.delivery.classify import (
+    BAD_DOMAIN,
+    BOUNCED,
+    CONNECTION,
+    DEFERRED,
+    TEMPORARY,
+    Classification,
+    classify,
+)
+from mailpulse.delivery.queue import (
+    ClaimedDelivery,
+    DeliveryResult,
+    StoredMessage,
+    claim,
+    load_messages,
+    record_results,
+    release,
+)
+from mailpulse.delivery.routing import Candidate, Router, RoutingError
+from mailpulse.delivery.session import (
+    ConnectFailed,
+    Reply,
+    Session,
+    SessionSettings,
+    Transaction,
+    open_session,
+)
+from mailpulse.store.db import Database
+
+log = logging.getLogger(__name__)
+
+#: Start another session for a destination when more than this many transactions wait per
+#: running session.
+SESSION_FILL: Final = 10
+#: Most recipients in one transaction (RFC 5321 §4.5.3.1.8 says servers take at least 100).
+MAX_RECIPIENTS: Final = 100
+MESSAGE_CACHE: Final = 2000
+
+
+@dataclass
+class _Destination:
+    key: str
+    domain: str
+    pending: deque[Transaction] = field(default_factory=deque)
+    active: int = 0
+
+
+def default_owner() -> str:
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{new_token(6)}"
+
+
+class DeliveryWorker:
+    """Delivers the queue. ``await run(stop)`` until ``stop`` is set; ``wake()`` on new mail."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        owner: str | None = None,
+        rng: random.Random | None = None,
+        router: Router | None = None,
+        retry: RetryPolicy | None = None,
+        poll_interval: float = 0.2,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self.owner = (owner or default_owner())[:64]
+        self._rng = rng or random.Random()
+        self.router = router or Router(settings, rng=self._rng)
+        self.retry = retry or RetryPolicy(
+            rng=self._rng, window=timedelta(seconds=settings.retry_window_seconds)
+        )
+        self.poll_interval = poll_interval
+        self._session_settings = SessionSettings.from_settings(settings)
+        self._lease_margin = timedelta(
+            seconds=min(
+                settings.lease_seconds / 2,
+                settings.connect_timeout + 3 * settings.command_timeout,
+            )
+        )
+        self._wake = asyncio.Event()
+        self._progress = asyncio.Event()
+        self._results_ready = asyncio.Event()
+        self._results: list[DeliveryResult] = []
+        self._destinations: dict[str, _Destination] = {}
+        self._messages: OrderedDict[int, StoredMessage] = OrderedDict()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._inflight = 0
+        self._sessions = 0
+        self._stopping = False
+        self._closing = False
+
+    # -- public ------------------------------------------------------------------------------
+    def wake(self) -> None:
+        """New mail was accepted: look at the queue now instead of at the next poll."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self._run(stop, until_idle=False)
+
+    async def run_until_idle(self) -> None:
+        """Deliver until nothing is due and nothing is in flight (tests, ``flush`` commands)."""
+        await self._run(asyncio.Event(), until_idle=True)
+
+    # -- the claim loop ----------------------------------------------------------------------
+    async def _run(self, stop: asyncio.Event, *, until_idle: bool) -> None:
+        self._stopping = False
+        self._closing = False
+        recorder = asyncio.create_task(self._record_loop())
+        max_inflight = 2 * self.settings.claim_batch
+        try:
+            while not stop.is_set():
+                if self._inflight >= max_inflight:
+                    await self._wait(self._progress, stop, self.poll_interval)
+                    continue
+                claimed = await self._claim()
+                if claimed:
+                    await self._dispatch(claimed)
+                    continue
+                if until_idle:
+                    if self._inflight == 0:
+                        return
+                    await self._wait(self._progress, stop, self.poll_interval)
+                    continue
+                await self._wait(self._wake, stop, self.poll_interval)
+        finally:
+            await self._shutdown(recorder)
+
+    async def _claim(self) -> list[ClaimedDelivery]:
+        now = self.clock.now()
+        settings = self.settings
+        owner = self.owner
+
+        def job(conn: Connection) -> list[ClaimedDelivery]:
+            return claim(conn, now, owner, settings.claim_batch, settings.lease_seconds)
+
+        claimed = await self.db.write(job)
+        self._inflight += len(claimed)
+        return claimed
+
+    @staticmethod
+    async def _wait(event: asyncio.Event, stop: asyncio.Event, timeout: float) -> None:
+        waiters = [asyncio.ensure_future(event.wait()), asyncio.ensure_future(stop.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        event.clear()
+
+    async def _dispatch(self, claimed: Sequence[ClaimedDelivery]) -> None:
+        messages = await self._load_messages({c.message_id for c in claimed})
+        groups: dict[tuple[str, int], list[ClaimedDelivery]] = {}
+        orphans: list[ClaimedDelivery] = []
+        for delivery in claimed:
+            if delivery.message_id not in messages:
+                orphans.append(delivery)
+                continue
+            key = self.router.destination(delivery.recipient_domain)
+            groups.setdefault((key, delivery.message_id), []).append(delivery)
+        for (key, message_id), group in groups.items():
+            dest = self._destinations.get(key)
+            if dest is None:
+                dest = self._destinations[key] = _Destination(key, group[0].recipient_domain)
+            for start in range(0, len(group), MAX_RECIPIENTS):
+                chunk = group[start : start + MAX_RECIPIENTS]
+                dest.pending.append(Transaction(messages[message_id], chunk))
+        if orphans:  # cannot happen with the foreign key; never spin on it
+            log.error("deliveries without a stored message: %s", [o.id for o in orphans])
+            await self._release(orphans)
+        self._schedule()
+
+    async def _load_messages(self, ids: set[int]) -> dict[int, StoredMessage]:
+        found = {i: self._messages[i] for i in ids if i in self._messages}
+        missing = sorted(ids - found.keys())
+        if missing:
+            loaded = await self.db.read(lambda conn: load_messages(conn, missing))
+            found.update(loaded)
+            for message_id, message in loaded.items():
+                self._messages[message_id] = message
+            while len(self._messages) > MESSAGE_CACHE:
+                self._messages.popitem(last=False)
+        return found
+
+    # -- sessions ----------------------------------------------------------------------------
+    def _schedule(self) -> None:
+        settings = self.settings
+        for key, dest in list(self._destinations.items()):
+            while (
+                dest.pending
+                and not self._stopping
+                and self._sessions < settings.max_sessions
+                and dest.active < settings.sessions_per_destination
+                and (dest.active == 0 or len(dest.pending) > dest.active * SESSION_FILL)
+            ):
+                dest.active += 1
+                self._sessions += 1
+                task = asyncio.create_task(self._session_task(dest), name=f"smtp:{key}")
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            if not dest.pending and dest.active == 0:
+                del self._destinations[key]
+
+    async def _session_task(self, dest: _Destination) -> None:
+        try:
+            await self._deliver_destination(dest)
+        except Exception:
+            log.exception("session for %s failed", dest.key)
+        finally:
+            dest.active -= 1
+            self._sessions -= 1
+            if not self._stopping:
+                self._schedule()
+
+    async def _deliver_destination(self, dest: _Destination) -> None:
+        try:
+            candidates = await self.router.route(dest.domain)
+        except RoutingError as exc:
+            self._fail_all(dest, exc)
+            return
+        session: Session | None = None
+        per_session = self.settings.messages_per_session
+        try:
+            while dest.pending and not self._stopping:
+                if session is None or not session.alive or session.sent >= per_session:
+                    if session is not None:
+                        await session.close()
+                        session = None
+                    session = await self._open(dest, candidates)
+                    if session is None:
+                        return
+                tx = dest.pending.popleft()
+                if self.clock.now() >= min(d.lease_until for d in tx.deliveries) - (
+                    self._lease_margin
+                ):
+                    await self._release(list(tx.deliveries))
+                    continue
+                replies = await session.send(tx)
+                for delivery in tx.deliveries:
+                    reply = replies[delivery.id]
+                    self._add_result(
+                        delivery,
+                        classify(reply.code, reply.subcode, reply.text),
+                        reply,
+                        session.host,
+                        session.used_ip,
+                    )
+        finally:
+            if session is not None:
+                await session.close()
+
+    async def _open(self, dest: _Destination, candidates: list[Candidate]) -> Session | None:
+        try:
+            return await open_session(candidates, self._session_settings, self._rng)
+        except ConnectFailed as exc:
+            # The destination is unreachable now: every transaction waiting for it hears so.
+            reply = exc.reply
+            verdict = classify(reply.code, reply.subcode, reply.text)
+            if exc.defer and verdict.outcome != DEFERRED:
+                verdict = Classification(DEFERRED, TEMPORARY)
+            for tx in self._take_all(dest):
+                for delivery in tx.deliveries:
+                    self._add_result(delivery, verdict, reply, exc.host, exc.used_ip)
+            return None
+
+    def _fail_all(self, dest: _Destination, exc: RoutingError) -> None:
+        if exc.permanent:
+            verdict = Classification(BOUNCED, BAD_DOMAIN)
+            reply = Reply(550, exc.subcode, exc.text)
+        else:
+            verdict = Classification(DEFERRED, CONNECTION)
+            reply = Reply(None, exc.subcode, exc.text)
+        for tx in self._take_all(dest):
+            for delivery in tx.deliveries:
+                self._add_result(delivery, verdict, reply, "", "")
+
+    @staticmethod
+    def _take_all(dest: _Destination) -> list[Transaction]:
+        taken = list(dest.pending)
+        dest.pending.clear()
+        return taken
+
+    # -- results -----------------------------------------------------------------------------
+    def _add_result(
+        self,
+        delivery: ClaimedDelivery,
+        verdict: Classification,
+        reply: Reply,
+        host: str,
+        used_ip: str,
+    ) -> None:
+        self._results.append(
+            DeliveryResult(
+                delivery=delivery,
+                classification=verdict,
+                code=reply.code,
+                subcode=reply.subcode,
+                text=reply.text,
+                host=host,
+                used_ip=used_ip,
+            )
+        )
+        self._results_ready.set()
+
+    async def _record_loop(self) -> None:
+        while True:
+            await self._results_ready.wait()
+            self._results_ready.clear()
+            await self._flush()
+            if self._closing:
+                return
+
+    async def _flush(self) -> None:
+        while self._results:
+            batch, self._results = self._results, []
+            try:
+                await self.db.write(self._recorder_job(batch))
+            except Exception:
+                if self._closing:
+                    # Shutting down with the store failing: the leases will run out and the
+                    # deliveries be tried again (a repeat, never a loss).
+                    log.exception("could not record %d delivery results", len(batch))
+                    self._inflight -= len(batch)
+                    continue
+                log.exception("recording %d delivery results failed; retrying", len(batch))
+                self._results[:0] = batch
+                await asyncio.sleep(1.0)
+                continue
+            self._inflight -= len(batch)
+            self._progress.set()
+
+    def _recorder_job(self, batch: list[DeliveryResult]) -> Callable[[Connection], int]:
+        now = self.clock.now()
+        policy = self.retry
+        return lambda conn: record_results(conn, batch, now, policy)
+
+    async def _release(self, claimed: list[ClaimedDelivery]) -> None:
+        if not claimed:
+            return
+        now = self.clock.now()
+        await self.db.write(lambda conn: release(conn, claimed, now))
+        self._inflight -= len(claimed)
+        self._progress.set()
+
+    async def _shutdown(self, recorder: asyncio.Task[None]) -> None:
+        """Let running transactions finish, give back the rest, write every result."""
+        self._stopping = True
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        leftovers = [
+            delivery
+            for dest in self._destinations.values()
+            for tx in self._take_all(dest)
+            for delivery in tx.deliveries
+        ]
+        self._destinations.clear()
+        self._closing = True
+        self._results_ready.set()
+        await recorder
+        with contextlib.suppress(Exception):
+            await self._release(leftovers)
+
+    @property
+    def in_flight(self) -> int:
+        """Deliveries claimed and not yet recorded or given back."""
+        return self._inflight

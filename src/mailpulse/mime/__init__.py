@@ -1,0 +1,1 @@
+"""Building messages: compose, templates, plain text, links, dkim (pure functions)."""

@@ -1,0 +1,256 @@
+"""Turn a validated :class:`EmailRequest` into the RFC 5322 bytes we sign, store and deliver.
+
+The standard library's ``email`` package builds the MIME tree and encodes bodies, attachments
+and their RFC 2231 file names, and folds the Subject. Two things it gets wrong on Python 3.11,
+so we write them ourselves as pre-folded header objects (``EmailPolicy`` stores and writes any
+header object with a ``name`` and a ``fold`` method as is):
+
+* Address fields (From, To, Cc, Reply-To). Its folder loses the spaces of a long non-ASCII
+  display name for RFC 2047 readers and can encode the comma between two addresses into an
+  encoded word (``=?utf-8?q?=2C?=``), which merges two recipients into one.
+* A Subject it cannot represent exactly: one containing ``=?`` (written raw, so every reader
+  decodes it as an encoded word, and some such values make the folder raise) or starting with
+  whitespace (dropped by unfolding). Those become RFC 2047 encoded words.
+
+Every header value passes through :func:`header_safe` first, so no value can start a header.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import UTC, datetime
+from email import base64mime, quoprimime
+from email import policy as email_policy
+from email.headerregistry import BaseHeader, HeaderRegistry
+from email.message import EmailMessage
+from email.policy import Policy
+from email.utils import format_datetime, quote
+
+from mailpulse.core.model import Address, Attachment, EmailRequest
+
+__all__ = ["compose", "header_safe"]
+
+
+class _HeaderClasses(HeaderRegistry):
+    """The stock registry, but each header class is built once: ``HeaderRegistry`` makes a new
+    class with ``type()`` for every header it parses (about a tenth of a compose)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._classes: dict[str, type[BaseHeader]] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        key = name.lower()
+        cls = self._classes.get(key)
+        if cls is None:
+            cls = self._classes[key] = super().__getitem__(name)
+        return cls
+
+
+# policy.SMTP (CRLF, RFC 2047 headers, no SMTPUTF8) that never picks 8bit for a text part:
+# bodies go out 7bit, quoted-printable or base64, so they need no 8BITMIME on the way and
+# no relay re-encodes them under a DKIM signature.
+_POLICY = email_policy.SMTP.clone(cte_type="7bit", header_factory=_HeaderClasses())
+_MAX_LINE = 78  # RFC 5322's "SHOULD"; we fold address fields at it
+
+# Exactly the characters str.splitlines() breaks on (tests check this against every code point).
+_LINE_BREAKS = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]+")
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+# A display name made of RFC 5322 atoms separated by single spaces can be written bare (and
+# folded between the atoms, so each atom is kept short enough for a line).
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,64}"
+_BARE_PHRASE = re.compile(rf"{_ATOM}(?: {_ATOM})*")
+_MAX_QUOTED = 64  # a longer ASCII name is written as encoded words, which can be folded
+
+# RFC 2047 caps an encoded word at 75 characters; "=?utf-8?b?" + "?=" take 12 of them.
+_B_BYTES = 45  # 45 bytes -> 60 base64 characters
+_Q_CHARS = 63
+
+_MIME_TOKEN = r"[!#$%&'*+.^_`|~0-9a-z-]+"
+_MIME_TYPE = re.compile(rf"({_MIME_TOKEN})/({_MIME_TOKEN})")
+_CHARSET_PARAM = re.compile(r";\s*charset\s*=\s*\"?([A-Za-z0-9!#$%&'+^_`{}~.-]+)\"?", re.I)
+
+
+def header_safe(value: str) -> str:
+    """``value`` made safe for any header: NULs dropped, each run of line-breaking characters
+    (anything ``str.splitlines`` splits on) replaced by one space, lone surrogates by U+FFFD."""
+    if value.isprintable():  # the common case: none of those characters can be present
+        return value
+    value = _LINE_BREAKS.sub(" ", value.replace("\x00", ""))
+    return _SURROGATES.sub("\ufffd", value)
+
+
+def compose(request: EmailRequest, *, message_id: str, date: datetime) -> bytes:
+    """The message for ``request`` as CRLF bytes. ``date`` is naive UTC (an aware one is
+    converted); ``message_id`` comes without angle brackets. Bcc never appears."""
+    msg = EmailMessage(policy=_POLICY)
+    when = date.replace(tzinfo=UTC) if date.tzinfo is None else date.astimezone(UTC)
+    msg["Date"] = _Prefolded("Date", [format_datetime(when)])
+    msg["From"] = _address_field("From", (request.sender,))
+    if request.to:
+        msg["To"] = _address_field("To", request.to)
+    if request.cc:
+        msg["Cc"] = _address_field("Cc", request.cc)
+    if request.reply_to is not None:
+        msg["Reply-To"] = _address_field("Reply-To", (request.reply_to,))
+    subject = header_safe(request.subject)
+    if "=?" in subject or subject[:1] in (" ", "\t"):
+        msg["Subject"] = _Prefolded("Subject", _encoded_words(subject))
+    else:
+        msg["Subject"] = subject
+    msg["Message-ID"] = _Prefolded("Message-ID", [f"<{header_safe(message_id).strip('<>')}>"])
+    msg["MIME-Version"] = _MIME_VERSION
+
+    text = _body_safe(request.text) if request.text else None
+    html = _body_safe(request.html) if request.html else None
+    if html is None:
+        msg.set_content(text or "", subtype="plain", charset="utf-8")
+    elif text is None:
+        msg.set_content(html, subtype="html", charset="utf-8")
+    else:
+        msg.set_content(text, subtype="plain", charset="utf-8")
+        msg.make_alternative(boundary=_boundary())
+        msg.add_alternative(html, subtype="html", charset="utf-8")
+    if request.attachments:
+        msg.make_mixed(boundary=_boundary())
+        for attachment in request.attachments:
+            _attach(msg, attachment)
+    if msg.is_multipart():
+        for part in msg.walk():
+            if part is not msg:
+                del part["MIME-Version"]  # EmailMessage.set_content puts one on every part
+    return msg.as_bytes()
+
+
+def _boundary() -> str:
+    """A fresh random boundary. Left to itself the generator draws one and then compiles a
+    regular expression to look for it in the flattened parts, for every message; 128 random
+    bits cannot occur in the bodies by chance and are not known to whoever wrote them."""
+    return f"=_{secrets.token_hex(16)}"
+
+
+class _Prefolded:
+    """A header written exactly as given: its lines, the first starting with ``Name:``,
+    each further one with a space."""
+
+    __slots__ = ("_lines", "name")
+
+    def __init__(self, name: str, tokens: list[str]) -> None:
+        self.name = name
+        self._lines = _fold(name, tokens)
+
+    def fold(self, *, policy: Policy) -> str:
+        return policy.linesep.join(self._lines) + policy.linesep
+
+    def __str__(self) -> str:
+        return "".join(self._lines)[len(self.name) + 2 :]
+
+
+def _fold(name: str, tokens: list[str]) -> list[str]:
+    """Tokens joined by single spaces, breaking the line before a token that would pass
+    ``_MAX_LINE``. Unfolding (dropping the CRLFs) gives back the single spaces."""
+    lines: list[str] = []
+    line = name + ":"
+    for index, token in enumerate(tokens):
+        if index and len(line) + 1 + len(token) > _MAX_LINE:
+            lines.append(line)
+            line = ""
+        line += " " + token
+    lines.append(line)
+    return lines
+
+
+_MIME_VERSION = _Prefolded("MIME-Version", ["1.0"])
+
+
+def _address_field(name: str, addresses: tuple[Address, ...]) -> _Prefolded:
+    tokens: list[str] = []
+    for address in addresses:
+        if tokens:
+            tokens[-1] += ","
+        phrase = _display_name(header_safe(address.name))
+        spec = _addr_spec(header_safe(address.email).strip())
+        tokens += [*phrase, f"<{spec}>"] if phrase else [spec]
+    return _Prefolded(name, tokens)
+
+
+def _display_name(name: str) -> list[str]:
+    """The display name as foldable tokens: bare atoms when it is a plain phrase, one quoted
+    string when it is short printable ASCII, otherwise RFC 2047 encoded words."""
+    if not name:
+        return []
+    if "=?" not in name:
+        if _BARE_PHRASE.fullmatch(name):
+            return name.split(" ")
+        if name.isascii() and name.isprintable() and len(name) <= _MAX_QUOTED:
+            return [f'"{quote(name)}"']
+    return _encoded_words(name)
+
+
+def _addr_spec(email: str) -> str:
+    if email.isascii():
+        return email
+    local, _, domain = email.rpartition("@")
+    if not local.isascii():
+        raise ValueError(f"address {email!r} needs SMTPUTF8, which compose does not produce")
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError as exc:
+        raise ValueError(f"address {email!r} has a domain IDNA cannot encode") from exc
+
+
+def _encoded_words(text: str) -> list[str]:
+    """``text`` as RFC 2047 encoded words of at most 75 characters, split between code points.
+    Q encoding when it is the shorter (mostly ASCII text), B otherwise. Readers drop the
+    whitespace between adjacent encoded words, so the words decode to exactly ``text``."""
+    data = text.encode("utf-8")
+    use_b = base64mime.header_length(data) < quoprimime.header_length(data)
+    encode = base64mime.header_encode if use_b else quoprimime.header_encode
+    if (len(data) <= _B_BYTES) if use_b else (quoprimime.header_length(data) <= _Q_CHARS):
+        return [encode(data, "utf-8")]
+    limit = _B_BYTES if use_b else _Q_CHARS
+    chunks: list[bytes] = []
+    chunk = b""
+    size = 0
+    for char in text:
+        raw = char.encode("utf-8")
+        cost = len(raw) if use_b else quoprimime.header_length(raw)
+        if size + cost > limit:
+            chunks.append(chunk)
+            chunk, size = b"", 0
+        chunk += raw
+        size += cost
+    chunks.append(chunk)
+    return [encode(piece, "utf-8") for piece in chunks]
+
+
+def _body_safe(text: str) -> str:
+    """Body text the email package can encode and SMTP can carry: no NUL, no lone surrogate."""
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    if text.isascii() or _SURROGATES.search(text) is None:
+        return text
+    return _SURROGATES.sub("\ufffd", text)
+
+
+def _attach(msg: EmailMessage, attachment: Attachment) -> None:
+    maintype, subtype, params = _content_type(attachment.content_type)
+    filename = header_safe(attachment.filename).strip() or None
+    msg.add_attachment(
+        attachment.content, maintype=maintype, subtype=subtype, filename=filename, params=params
+    )
+
+
+def _content_type(value: str) -> tuple[str, str, dict[str, str]]:
+    """``type/subtype`` of an attachment, with its charset for text. Anything malformed, and
+    multipart/* or message/* (whose bodies are not opaque bytes), becomes
+    application/octet-stream."""
+    found = _MIME_TYPE.fullmatch(value.partition(";")[0].strip().lower())
+    if found is None or found[1] in ("multipart", "message"):
+        return "application", "octet-stream", {}
+    params: dict[str, str] = {}
+    if found[1] == "text" and (charset := _CHARSET_PARAM.search(value)) is not None:
+        params["charset"] = charset[1].lower()
+    return found[1], found[2], params

@@ -1,0 +1,134 @@
+"""Helpers for the delivery tests: test settings, a message, seeding and reading rows."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from mailpulse.config import Settings
+from mailpulse.core import status
+from mailpulse.store.db import Database
+from mailpulse.store.tables import accounts, deliveries, messages
+from tests.support.dnsserver import DnsServer
+
+T0 = datetime(2030, 1, 1, 12, 0, 0)
+
+RAW = (
+    b"From: Sender <sender@mailpulse.test>\r\n"
+    b"To: someone@example.test\r\n"
+    b"Subject: hello\r\n"
+    b"Message-ID: <m1@mailpulse.test>\r\n"
+    b"MIME-Version: 1.0\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Transfer-Encoding: 8bit\r\n"
+    b"\r\n"
+    b"Hello \xc3\xa9t\xc3\xa9.\r\n"
+    b".a line starting with a dot\r\n"
+    b"..two dots\r\n"
+    b"trailing spaces   \r\n"
+    b"\r\n"
+    b"-- \r\n"
+    b"bye\r\n"
+)
+
+
+def make_settings(dns: DnsServer, mx_port: int, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "dns_nameservers": ["127.0.0.1"],
+        "dns_port": dns.port,
+        "mx_port": mx_port,
+        "ehlo_name": "out.mailpulse.test",
+        "connect_timeout": 2.0,
+        "command_timeout": 2.0,
+        "claim_batch": 50,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@dataclass
+class Seeded:
+    account_id: int
+    message_id: int
+    delivery_ids: list[int]
+
+
+def seed(
+    db: Database,
+    recipients: Sequence[str],
+    *,
+    raw: bytes = RAW,
+    envelope_from: str = "bounces@mailpulse.test",
+    created_at: datetime = T0,
+    account_id: int | None = None,
+) -> Seeded:
+    """An account (unless given), one message and one queued delivery per recipient."""
+
+    def job(conn: sa.Connection) -> Seeded:
+        acct = account_id
+        if acct is None:
+            acct = conn.execute(
+                sa.insert(accounts)
+                .values(
+                    name="test",
+                    client_id=secrets.token_hex(8),
+                    client_secret_hash="x",
+                    created_at=created_at,
+                )
+                .returning(accounts.c.id)
+            ).scalar_one()
+        message_id = conn.execute(
+            sa.insert(messages)
+            .values(
+                account_id=acct,
+                envelope_from=envelope_from,
+                sender=envelope_from,
+                total_size=len(raw),
+                raw=raw,
+                created_at=created_at,
+            )
+            .returning(messages.c.id)
+        ).scalar_one()
+        ids = []
+        for recipient in recipients:
+            ids.append(
+                conn.execute(
+                    sa.insert(deliveries)
+                    .values(
+                        public_id=secrets.token_hex(7),
+                        account_id=acct,
+                        message_id=message_id,
+                        recipient=recipient,
+                        recipient_domain=recipient.rsplit("@", 1)[1].lower(),
+                        sender=envelope_from,
+                        status=status.QUEUED,
+                        created_at=created_at,
+                        updated_at=created_at,
+                        next_attempt_at=created_at,
+                    )
+                    .returning(deliveries.c.id)
+                ).scalar_one()
+            )
+        return Seeded(acct, message_id, ids)
+
+    return db.write_sync(job)
+
+
+def rows(db: Database, table: sa.Table = deliveries, **where: Any) -> list[sa.Row[Any]]:
+    def job(conn: sa.Connection) -> list[sa.Row[Any]]:
+        query = sa.select(table)
+        for key, value in where.items():
+            query = query.where(table.c[key] == value)
+        return list(conn.execute(query.order_by(table.c.id)).all())
+
+    return db.read_sync(job)
+
+
+def delivery(db: Database, recipient: str) -> sa.Row[Any]:
+    (row,) = rows(db, recipient=recipient)
+    return row

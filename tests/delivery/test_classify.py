@@ -1,0 +1,133 @@
+"""The reply classifier: a table of real-world replies and what they mean."""
+
+from __future__ import annotations
+
+import pytest
+
+from mailpulse.delivery.classify import Classification, classify, parse_enhanced_status
+
+D, F, B = "delivered", "deferred", "bounced"
+
+TABLE = [
+    # code, enhanced, text, outcome, category
+    (250, "2.0.0", "2.0.0 Ok: queued as 4Xy", D, None),
+    (250, "", "OK id=1rAbc", D, None),
+    (251, "", "User not local; will forward", D, None),
+    (None, "", "connect to mx.example.com: Connection refused", F, "connection"),
+    (None, "", "Timed out waiting for server response", F, "connection"),
+    (421, "4.3.2", "4.3.2 Service shutting down", F, "temporary"),
+    (451, "4.3.0", "4.3.0 Temporary local problem", F, "temporary"),
+    (
+        450,
+        "4.2.1",
+        "4.2.1 The user you are trying to contact is receiving mail too fast",
+        F,
+        "temporary",
+    ),
+    (
+        452,
+        "4.2.2",
+        "4.2.2 The email account that you tried to reach is over quota",
+        F,
+        "mailbox_full",
+    ),
+    (451, "4.7.1", "4.7.1 Greylisted, please try again later", F, "policy"),
+    (421, "4.7.0", "4.7.0 IP not in whitelist, blocked using Spamhaus", F, "policy"),
+    (450, "", "Mailbox busy", F, "temporary"),
+    (452, "", "Too many recipients", F, "temporary"),
+    (
+        550,
+        "5.1.1",
+        "5.1.1 <bob@example.com>: Recipient address rejected: User unknown",
+        B,
+        "bad_mailbox",
+    ),
+    (550, "", "5.1.1 The email account that you tried to reach does not exist", B, "bad_mailbox"),
+    (553, "5.1.3", "5.1.3 Bad recipient address syntax", B, "bad_mailbox"),
+    (550, "5.1.2", "5.1.2 Host unknown", B, "bad_domain"),
+    (554, "5.4.4", "5.4.4 Unable to route", B, "bad_domain"),
+    (550, "5.1.10", "5.1.10 RESOLVER.ADR.RecipientNotFound; not found", B, "bad_domain"),
+    (552, "5.2.2", "5.2.2 Mailbox full", B, "mailbox_full"),
+    (550, "5.2.1", "5.2.1 The email account that you tried to reach is disabled", B, "bad_mailbox"),
+    (552, "5.3.4", "5.3.4 Message size exceeds fixed maximum message size", B, "message_too_large"),
+    (552, "5.2.3", "5.2.3 Message length exceeds administrative limit", B, "message_too_large"),
+    (554, "5.7.1", "5.7.1 Message rejected as spam by Content Filtering", B, "spam_content"),
+    (
+        550,
+        "5.7.1",
+        "5.7.1 Service unavailable; Client host [1.2.3.4] blocked using Spamhaus",
+        B,
+        "policy",
+    ),
+    (550, "5.7.1", "5.7.1 Relaying denied", B, "policy"),
+    (550, "5.7.26", "5.7.26 Unauthenticated email is not accepted (DMARC)", B, "policy"),
+    (554, "", "Your IP has a poor reputation", B, "policy"),
+    (550, "", "Message blocked: looks like spam", B, "spam_content"),
+    (550, "", "Requested action not taken: mailbox unavailable", B, "bad_mailbox"),
+    (550, "", "No such user here", B, "bad_mailbox"),
+    (552, "", "Requested mail action aborted: mailbox is full", B, "mailbox_full"),
+    (554, "", "Transaction failed", B, "other"),
+    (500, "5.5.1", "5.5.1 Command unrecognized", B, "other"),
+    (553, "5.1.8", "5.1.8 Sender address domain does not exist", B, "policy"),
+    (550, "", "5.4.7 Delivery time expired", B, "other"),
+    (354, "", "Start mail input", F, "temporary"),
+]
+
+
+@pytest.mark.parametrize(("code", "enhanced", "text", "outcome", "category"), TABLE)
+def test_classify(
+    code: int | None, enhanced: str, text: str, outcome: str, category: str | None
+) -> None:
+    assert classify(code, enhanced, text) == Classification(outcome, category)  # type: ignore[arg-type]
+
+
+def test_table_is_large() -> None:
+    assert len(TABLE) >= 25
+
+
+def test_enhanced_status_is_read_from_the_text_when_not_given() -> None:
+    assert classify(550, "", "5.2.2 mailbox full") == Classification("bounced", "mailbox_full")
+
+
+def test_the_code_decides_the_outcome_not_the_enhanced_status() -> None:
+    assert classify(450, "5.1.1", "5.1.1 user unknown").outcome == "deferred"
+    assert classify(550, "4.2.2", "4.2.2 full").outcome == "bounced"
+
+
+@pytest.mark.parametrize(
+    ("category", "hard"),
+    [
+        ("bad_mailbox", True),
+        ("bad_domain", True),
+        ("other", True),
+        ("mailbox_full", False),
+        ("policy", False),
+        ("spam_content", False),
+        ("expired", False),
+    ],
+)
+def test_hard_and_soft_bounces(category: str, hard: bool) -> None:
+    assert Classification("bounced", category).hard is hard
+    assert Classification("deferred", category).hard is False
+
+
+@pytest.mark.parametrize(
+    ("text", "status"),
+    [
+        ("5.1.1 <a@b>: User unknown", "5.1.1"),
+        ("2.0.0 Ok", "2.0.0"),
+        ("  4.7.1 greylisted", "4.7.1"),
+        ("5.7.26 DMARC", "5.7.26"),
+        ("5.1.10 null MX", "5.1.10"),
+        ("5.01.001 padded", "5.1.1"),
+        ("Ok queued", ""),
+        ("", ""),
+        ("3.1.1 not a class", ""),
+        ("5.1 too short", ""),
+        ("5.1.1.1 too long", ""),
+        ("1.2.3.4 is an address", ""),
+        ("see 5.1.1 later", ""),
+    ],
+)
+def test_parse_enhanced_status(text: str, status: str) -> None:
+    assert parse_enhanced_status(text) == status

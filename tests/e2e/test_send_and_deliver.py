@@ -1,0 +1,90 @@
+"""The whole story over real sockets: HTTP send → store → MX lookup on a loopback DNS server →
+SMTP to a sink → the email log says what the sink answered."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from mailpulse.store.tables import messages
+from tests.api.test_send import mail, send
+from tests.support.dnsserver import DnsServer
+from tests.support.server import RunningServer, Tenant, running_server
+from tests.support.smtpsink import SmtpSink, free_port
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[tuple[RunningServer, SmtpSink]]:
+    port = free_port("127.0.0.2")
+    with (
+        DnsServer() as dns,
+        SmtpSink("127.0.0.2", port, behaviour={"gone@example.org": "550"}) as sink,
+    ):
+        dns.set("example.org", ("MX", (10, "mx.example.org")))
+        dns.set("mx.example.org", ("A", "127.0.0.2"))
+        with running_server(
+            f"sqlite:///{tmp_path / 'e2e.db'}",
+            tmp_path,
+            deliver=True,
+            dns_nameservers=["127.0.0.1"],
+            dns_port=dns.port,
+            mx_port=port,
+            ehlo_name="mailpulse.test",
+        ) as server:
+            yield server, sink
+
+
+def wait_for_records(server: RunningServer, tenant: Tenant, ids: list[str]) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + 20
+    with server.client() as http:
+        while True:
+            records = http.post(
+                "/smtp/emails/info", headers=tenant.auth, json={"emails": ids}
+            ).json()
+            if all(r["status"] in ("delivered", "bounced") for r in records):
+                return list(records)
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not final in time: {records}")
+            time.sleep(0.05)
+
+
+def test_an_accepted_email_is_delivered_byte_for_byte_and_logged(
+    world: tuple[RunningServer, SmtpSink],
+) -> None:
+    server, sink = world
+    tenant = server.tenant()
+    payload = mail(
+        tenant,
+        to=[{"email": "rita@example.org"}, {"email": "gone@example.org"}],
+        bcc=[{"email": "boss@example.org"}],
+    )
+    answer = send(server, tenant, {"email": payload})
+    assert answer.status_code == 200
+    with server.client() as http:
+        listed = http.get("/smtp/emails", headers=tenant.auth).json()
+    ids = [r["id"] for r in listed]
+    records = {r["recipient"]: r for r in wait_for_records(server, tenant, ids)}
+
+    delivered = records["rita@example.org"]
+    assert delivered["status"] == "delivered"
+    assert delivered["smtp_answer_code"] == 250
+    assert delivered["smtp_answer_subcode"] == "2.0.0"
+    assert delivered["used_ip"] == "127.0.0.1"
+    assert records["boss@example.org"]["status"] == "delivered"
+    bounced = records["gone@example.org"]
+    assert bounced["status"] == "bounced"
+    assert bounced["smtp_answer_code"] == 550
+    assert bounced["smtp_answer_subcode"] == "5.1.1"
+
+    raw = server.runtime.db.read_sync(lambda c: c.execute(sa.select(messages.c.raw)).scalar_one())
+    received = [m for m in sink.messages if "rita@example.org" in m.rcpt_tos]
+    assert len(received) == 1
+    assert received[0].data == raw
+    assert received[0].mail_from == tenant.sender
+    assert set(received[0].rcpt_tos) == {"rita@example.org", "boss@example.org"}
+    assert b"boss@example.org" not in received[0].data

@@ -1,0 +1,35 @@
+"""Run one delivery worker until killed, for the crash tests (which SIGKILL it mid-session).
+
+    python -m tests.support.run_worker DATABASE_URL DNS_PORT MX_PORT
+
+It prints its owner id (one line) once started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from mailpulse.config import Settings
+from mailpulse.delivery.worker import DeliveryWorker
+from mailpulse.store.db import Database
+
+
+async def main(url: str, dns_port: int, mx_port: int) -> None:
+    settings = Settings(
+        database_url=url,
+        dns_nameservers=["127.0.0.1"],
+        dns_port=dns_port,
+        mx_port=mx_port,
+        connect_timeout=5.0,
+        command_timeout=60.0,
+        lease_seconds=300,
+    )
+    db = Database(url, synchronous="NORMAL")
+    worker = DeliveryWorker(db, settings, owner="doomed-worker", poll_interval=0.05)
+    print(worker.owner, flush=True)
+    await worker.run(asyncio.Event())
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
