@@ -1,18 +1,21 @@
 """Turn a validated :class:`EmailRequest` into the RFC 5322 bytes we sign, store and deliver.
 
-The standard library's ``email`` package builds the MIME tree and encodes bodies, attachments
-and their RFC 2231 file names, and folds the Subject. Two things it gets wrong on Python 3.11,
-so we write them ourselves as pre-folded header objects (``EmailPolicy`` stores and writes any
-header object with a ``name`` and a ``fold`` method as is):
+The standard library's ``email`` package builds the MIME tree and writes the parts: bodies
+(7bit, quoted-printable or base64), attachments and their RFC 2231 file names. The top-level
+headers we write ourselves and hand to it as pre-folded header objects (``EmailPolicy``
+stores and writes any header object with a ``name`` and a ``fold`` method as it is), because
+Python 3.11's folder gets them wrong:
 
-* Address fields (From, To, Cc, Reply-To). Its folder loses the spaces of a long non-ASCII
-  display name for RFC 2047 readers and can encode the comma between two addresses into an
-  encoded word (``=?utf-8?q?=2C?=``), which merges two recipients into one.
-* A Subject it cannot represent exactly: one containing ``=?`` (written raw, so every reader
-  decodes it as an encoded word, and some such values make the folder raise) or starting with
-  whitespace (dropped by unfolding). Those become RFC 2047 encoded words.
+* address fields: it loses the spaces of a long non-ASCII display name for RFC 2047 readers,
+  and can encode the comma between two addresses into an encoded word (``=?utf-8?q?=2C?=``),
+  which merges two recipients into one;
+* Subject: where a long subject mixes ASCII and non-ASCII words it can drop the whitespace
+  between two encoded words or double the space before one; a subject containing ``=?`` is
+  written raw (so readers decode it as an encoded word) or makes the folder raise.
 
-Every header value passes through :func:`header_safe` first, so no value can start a header.
+So a printable ASCII subject is folded at its spaces, any other is written as RFC 2047
+encoded words, and both decode to exactly the subject given. Every header value goes through
+:func:`header_safe` first, so no value can start a header.
 """
 
 from __future__ import annotations
@@ -52,7 +55,8 @@ class _HeaderClasses(HeaderRegistry):
 # bodies go out 7bit, quoted-printable or base64, so they need no 8BITMIME on the way and
 # no relay re-encodes them under a DKIM signature.
 _POLICY = email_policy.SMTP.clone(cte_type="7bit", header_factory=_HeaderClasses())
-_MAX_LINE = 78  # RFC 5322's "SHOULD"; we fold address fields at it
+_MAX_LINE = 78  # RFC 5322's "SHOULD"; we fold the headers we write at it
+_LONGEST_WORD = 900  # an ASCII subject word longer than this is encoded (998 is a "MUST")
 
 # Exactly the characters str.splitlines() breaks on (tests check this against every code point).
 _LINE_BREAKS = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]+")
@@ -95,11 +99,7 @@ def compose(request: EmailRequest, *, message_id: str, date: datetime) -> bytes:
         msg["Cc"] = _address_field("Cc", request.cc)
     if request.reply_to is not None:
         msg["Reply-To"] = _address_field("Reply-To", (request.reply_to,))
-    subject = header_safe(request.subject)
-    if "=?" in subject or subject[:1] in (" ", "\t"):
-        msg["Subject"] = _Prefolded("Subject", _encoded_words(subject))
-    else:
-        msg["Subject"] = subject
+    msg["Subject"] = _Prefolded("Subject", _subject_tokens(header_safe(request.subject)))
     msg["Message-ID"] = _Prefolded("Message-ID", [f"<{header_safe(message_id).strip('<>')}>"])
     msg["MIME-Version"] = _MIME_VERSION
 
@@ -132,8 +132,7 @@ def _boundary() -> str:
 
 
 class _Prefolded:
-    """A header written exactly as given: its lines, the first starting with ``Name:``,
-    each further one with a space."""
+    """A header we fold ourselves (see :func:`_fold`); the email package writes it as is."""
 
     __slots__ = ("_lines", "name")
 
@@ -149,17 +148,28 @@ class _Prefolded:
 
 
 def _fold(name: str, tokens: list[str]) -> list[str]:
-    """Tokens joined by single spaces, breaking the line before a token that would pass
-    ``_MAX_LINE``. Unfolding (dropping the CRLFs) gives back the single spaces."""
+    """Tokens joined by single spaces, a line break before the space ahead of a token that
+    would pass ``_MAX_LINE``. Unfolding (dropping the CRLFs) gives back the single spaces.
+    Never breaks before the first token, nor where the line so far is only whitespace."""
     lines: list[str] = []
     line = name + ":"
     for index, token in enumerate(tokens):
-        if index and len(line) + 1 + len(token) > _MAX_LINE:
+        if index and len(line) + 1 + len(token) > _MAX_LINE and line.strip():
             lines.append(line)
             line = ""
         line += " " + token
     lines.append(line)
     return lines
+
+
+def _subject_tokens(subject: str) -> list[str]:
+    """A printable ASCII subject as its space-separated words (empty words keep runs of
+    spaces), anything else as encoded words."""
+    if subject.isascii() and subject.isprintable() and "=?" not in subject:
+        words = subject.split(" ")
+        if words[0] and max(map(len, words)) <= _LONGEST_WORD:
+            return words
+    return _encoded_words(subject) if subject else []
 
 
 _MIME_VERSION = _Prefolded("MIME-Version", ["1.0"])
