@@ -23,7 +23,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
-
 from _server import serve  # type: ignore[import-not-found]
 
 START = datetime(2026, 1, 1)
@@ -45,8 +44,16 @@ def fill(path: Path, account: int, rows: int, seed: int) -> list[str]:
         " message_id_header, total_size, sender_ip, raw, created_at)"
         " VALUES (?, ?, 'api', ?, ?, ?, '', ?, '127.0.0.1', ?, ?)",
         [
-            (first_message + i, account, SENDERS[i % 5], SENDERS[i % 5], f"Subject {i}",
-             len(raw), raw, stamp)
+            (
+                first_message + i,
+                account,
+                SENDERS[i % 5],
+                SENDERS[i % 5],
+                f"Subject {i}",
+                len(raw),
+                raw,
+                stamp,
+            )
             for i in range(messages)
         ],
     )
@@ -61,9 +68,20 @@ def fill(path: Path, account: int, rows: int, seed: int) -> list[str]:
         public_id = f"{public_id[:6]}-{public_id[6:12]}-{rng.randrange(36**2):02d}"[:16]
         ids.append(public_id)
         batch.append(
-            (public_id, account, message, f"user{rng.randrange(50_000)}@rcpt.example",
-             "rcpt.example", SENDERS[(i // 10) % 5], "delivered", created, created, created,
-             250, "2.0.0")
+            (
+                public_id,
+                account,
+                message,
+                f"user{rng.randrange(50_000)}@rcpt.example",
+                "rcpt.example",
+                SENDERS[(i // 10) % 5],
+                "delivered",
+                created,
+                created,
+                created,
+                250,
+                "2.0.0",
+            )
         )
         if len(batch) == 100_000:
             _insert(cur, batch)
@@ -103,7 +121,8 @@ def main() -> None:
         started = time.perf_counter()
         ids = fill(Path(tmp) / "bench.db", 1, args.rows, 1)
         fill(Path(tmp) / "bench.db", 2, args.rows // 5, 2)
-        print(f"filled {args.rows:,} + {args.rows // 5:,} records in {time.perf_counter() - started:.0f} s")
+        took = time.perf_counter() - started
+        print(f"filled {args.rows:,} + {args.rows // 5:,} records in {took:.0f} s")
         headers = {"Authorization": f"Bearer {server.token()}"}
         one = ids[len(ids) // 2]
         recipient = "user123@rcpt.example"
@@ -115,12 +134,24 @@ def main() -> None:
             ("list, recipient", "GET", "/smtp/emails", {"params": {"recipient": recipient}}),
             ("list, sender", "GET", "/smtp/emails", {"params": {"sender": SENDERS[3]}}),
             ("list, one day", "GET", "/smtp/emails", {"params": day}),
-            ("list, one day + sender", "GET", "/smtp/emails",
-             {"params": day | {"sender": SENDERS[1]}}),
-            ("list, recipient + sender", "GET", "/smtp/emails",
-             {"params": {"recipient": recipient, "sender": SENDERS[0]}}),
-            ("list, old day, limit 500", "GET", "/smtp/emails",
-             {"params": {"from": "2026-01-02", "to": "2026-01-02", "limit": 500}}),
+            (
+                "list, one day + sender",
+                "GET",
+                "/smtp/emails",
+                {"params": day | {"sender": SENDERS[1]}},
+            ),
+            (
+                "list, recipient + sender",
+                "GET",
+                "/smtp/emails",
+                {"params": {"recipient": recipient, "sender": SENDERS[0]}},
+            ),
+            (
+                "list, old day, limit 500",
+                "GET",
+                "/smtp/emails",
+                {"params": {"from": "2026-01-02", "to": "2026-01-02", "limit": 500}},
+            ),
             ("one record", "GET", f"/smtp/emails/{one}", {}),
             ("info, 500 ids", "POST", "/smtp/emails/info", {"json": {"emails": ids[:500]}}),
             ("total", "GET", "/smtp/emails/total", {}),
