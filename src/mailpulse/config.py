@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     list_default_limit: int = 100
     list_max_limit: int = 500
 
+    sender_cache_seconds: float = Field(
+        default=2.0,
+        description="how long a send may rely on an earlier check of the account and sender",
+    )
+
     # store tuning
     commit_batch_max: int = Field(
         default=256, description="most write jobs the writer commits in one transaction"

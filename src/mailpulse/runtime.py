@@ -39,7 +39,7 @@ def build_runtime(
     )
     signer = TokenSigner(settings.resolved_secret_key(), settings.token_ttl_seconds)
     submitter = Submitter(
-        store=SqlSubmitStore(db),
+        store=SqlSubmitStore(db, settings.sender_cache_seconds),
         clock=clock,
         new_id=new_id or new_email_id,
         limits=Limits(

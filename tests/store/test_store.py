@@ -171,3 +171,26 @@ def test_log_listing_is_served_by_an_account_index_on_sqlite(
     text = db.read_sync(plan)
     assert index in text
     assert "SCAN deliveries" not in text.replace(f"USING INDEX {index}", "")
+
+
+def test_sender_checks_are_cached_briefly_then_asked_again(db: Database) -> None:
+    from mailpulse.store.gateway import SqlSubmitStore
+
+    acct = make_account(db, "a")
+    db.write_sync(
+        lambda c: accounts.add_sender(
+            c, account_id=acct, email="me@brand.example", name="", now=T0, status="active"
+        )
+    )
+    clock = [100.0]
+    store = SqlSubmitStore(db, cache_seconds=2.0, monotonic=lambda: clock[0])
+
+    async def check() -> tuple[bool, bool]:
+        return await store.sender_check(acct, "Me@Brand.example")
+
+    assert asyncio.run(check()) == (True, True)
+    db.write_sync(lambda c: accounts.set_activated(c, acct, False))
+    clock[0] += 1.9
+    assert asyncio.run(check()) == (True, True)
+    clock[0] += 0.2
+    assert asyncio.run(check()) == (False, True)

@@ -17,12 +17,17 @@ EMAIL_ID_RE = re.compile(r"^[0-9a-z]{6}-[0-9a-z]{6}-[0-9a-z]{2}$")
 IdFactory = Callable[[], str]
 
 
-def _chunk(n: int) -> str:
-    return "".join(secrets.choice(ALPHABET) for _ in range(n))
+_SPACE = 36**14  # about 2**72
 
 
 def new_email_id() -> str:
-    return f"{_chunk(6)}-{_chunk(6)}-{_chunk(2)}"
+    """One draw from the operating system's CSPRNG, written as 14 base-36 digits."""
+    n = secrets.randbelow(_SPACE)
+    digits = []
+    for _ in range(14):
+        n, r = divmod(n, 36)
+        digits.append(ALPHABET[r])
+    return f"{''.join(digits[:6])}-{''.join(digits[6:12])}-{''.join(digits[12:])}"
 
 
 def is_email_id(value: str) -> bool:

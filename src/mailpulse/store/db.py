@@ -85,7 +85,10 @@ def create_engine(url: str, *, synchronous: str = "FULL") -> Engine:
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Connection) -> None:
             # Writers take the write lock up front, so two processes never deadlock on upgrade.
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("writer") else "BEGIN")
+            # (Straight to the driver: this runs for every transaction.)
+            dbapi_conn = conn.connection.driver_connection
+            assert dbapi_conn is not None
+            dbapi_conn.execute("BEGIN IMMEDIATE" if conn.info.get("writer") else "BEGIN")
 
         return engine
     return sa.create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)

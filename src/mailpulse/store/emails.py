@@ -18,29 +18,32 @@ from mailpulse.core import status
 from mailpulse.core.model import NewMessage
 from mailpulse.store.tables import deliveries, messages
 
+# Built once: this is the hot path of every accepted email.
+_INSERT_MESSAGE = messages.insert().returning(messages.c.id)
+_INSERT_DELIVERY = deliveries.insert()
+
 
 def insert_message(conn: Connection, message: NewMessage) -> int:
     """Store the message and queue one delivery per recipient; returns the message row id."""
     message_row: int = conn.execute(
-        messages.insert()
-        .returning(messages.c.id)
-        .values(
-            account_id=message.account_id,
-            source=message.source,
-            envelope_from=message.envelope_from,
-            sender=message.sender,
-            subject=message.subject,
-            message_id_header=message.message_id_header,
-            total_size=len(message.raw),
-            sender_ip=message.sender_ip,
-            template_id=message.template_id,
-            raw=message.raw,
-            created_at=message.created_at,
-        )
+        _INSERT_MESSAGE,
+        {
+            "account_id": message.account_id,
+            "source": message.source,
+            "envelope_from": message.envelope_from,
+            "sender": message.sender,
+            "subject": message.subject,
+            "message_id_header": message.message_id_header,
+            "total_size": len(message.raw),
+            "sender_ip": message.sender_ip,
+            "template_id": message.template_id,
+            "raw": message.raw,
+            "created_at": message.created_at,
+        },
     ).scalar_one()
     sender = message.sender.lower()
     conn.execute(
-        deliveries.insert(),
+        _INSERT_DELIVERY,
         [
             {
                 "public_id": d.public_id,

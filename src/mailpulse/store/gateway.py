@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
@@ -12,16 +15,40 @@ from mailpulse.store.tables import accounts, senders
 
 
 class SqlSubmitStore:
-    def __init__(self, db: Database) -> None:
+    """``sender_check`` answers are kept for ``cache_seconds``: every send asks it, and the
+    answer changes only when an operator (de)activates an account or a sender, which then
+    takes effect within that time."""
+
+    def __init__(
+        self,
+        db: Database,
+        cache_seconds: float = 2.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.db = db
+        self._cache_seconds = cache_seconds
+        self._monotonic = monotonic
+        self._checked: dict[tuple[int, str], tuple[float, tuple[bool, bool]]] = {}
 
     async def sender_check(self, account_id: int, sender: str) -> tuple[bool, bool]:
+        key = (account_id, sender.lower())
+        now = self._monotonic()
+        cached = self._checked.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        answer = await self._sender_check(account_id, key[1])
+        if len(self._checked) > 10_000:
+            self._checked.clear()
+        self._checked[key] = (now + self._cache_seconds, answer)
+        return answer
+
+    async def _sender_check(self, account_id: int, sender: str) -> tuple[bool, bool]:
         def query(conn: Connection) -> tuple[bool, bool]:
             allowed = (
                 sa.select(senders.c.id)
                 .where(
                     senders.c.account_id == account_id,
-                    senders.c.email == sender.lower(),
+                    senders.c.email == sender,
                     senders.c.status == "active",
                 )
                 .exists()
