@@ -93,6 +93,11 @@ class Settings(BaseSettings):
         default=False,
         description="refuse to send without STARTTLS (certificates are not verified either way)",
     )
+    session_idle_seconds: float = Field(
+        default=2.0,
+        description="how long an SMTP connection waits for more mail to its destination "
+        "before it is closed",
+    )
     messages_per_session: int = Field(
         default=100, description="most messages sent over one SMTP connection"
     )

@@ -7,6 +7,7 @@ import json
 import random
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from mailpulse.core.clock import FixedClock
@@ -377,3 +378,25 @@ async def test_require_tls_defers_when_not_offered(
     row = delivery(sdb, "a@example.test")
     assert row.status == "deferred"
     assert "STARTTLS" in row.smtp_answer_data
+
+
+@pytest.mark.parametrize(("idle", "connections"), [(5.0, 1), (0.0, 2)])
+async def test_a_session_waits_briefly_for_more_mail_before_closing(
+    sdb: Database, dns: DnsServer, mx_port: int, clock: FixedClock, idle: float, connections: int
+) -> None:
+    mx(dns, "example.test", (10, "mx.example.test", "127.0.0.2"))
+    seed(sdb, ["first@example.test"])
+    with SmtpSink("127.0.0.2", mx_port) as sink:
+        running = worker(sdb, dns, mx_port, clock, session_idle_seconds=idle)
+        stop = asyncio.Event()
+        task = asyncio.create_task(running.run(stop))
+        try:
+            assert await asyncio.to_thread(sink.wait_for, lambda: len(sink.messages) == 1)
+            await asyncio.sleep(0.3)  # the first session has run dry by now
+            seed(sdb, ["second@example.test"])
+            running.wake()
+            assert await asyncio.to_thread(sink.wait_for, lambda: len(sink.messages) == 2)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, timeout=10)
+    assert sink.connections == connections

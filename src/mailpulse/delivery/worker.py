@@ -83,6 +83,8 @@ class _Destination:
     domain: str
     pending: deque[Transaction] = field(default_factory=deque)
     active: int = 0
+    # set whenever transactions are filed, so idle sessions to this destination wake up
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def default_owner() -> str:
@@ -208,6 +210,7 @@ class DeliveryWorker:
             for start in range(0, len(group), MAX_RECIPIENTS):
                 chunk = group[start : start + MAX_RECIPIENTS]
                 dest.pending.append(Transaction(messages[message_id], chunk))
+            dest.arrived.set()
         if orphans:  # cannot happen with the foreign key; never spin on it
             log.error("deliveries without a stored message: %s", [o.id for o in orphans])
             await self._release(orphans)
@@ -264,7 +267,9 @@ class DeliveryWorker:
         session: Session | None = None
         per_session = self.settings.messages_per_session
         try:
-            while dest.pending and not self._stopping:
+            while not self._stopping:
+                if not dest.pending and not await self._await_work(dest, session):
+                    break
                 if session is None or not session.alive or session.sent >= per_session:
                     if session is not None:
                         await session.close()
@@ -291,6 +296,18 @@ class DeliveryWorker:
         finally:
             if session is not None:
                 await session.close()
+
+    async def _await_work(self, dest: _Destination, session: Session | None) -> bool:
+        """Keep an open connection for a moment when the destination runs dry, as Postfix's
+        connection cache does: under a steady trickle of mail, one session carries it all
+        instead of a connection (and a TLS handshake) per message. True when work arrived."""
+        idle = self.settings.session_idle_seconds
+        if session is None or not session.alive or idle <= 0:
+            return False
+        dest.arrived.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(dest.arrived.wait(), timeout=idle)
+        return bool(dest.pending) and not self._stopping
 
     async def _open(self, dest: _Destination, candidates: list[Candidate]) -> Session | None:
         try:
@@ -388,6 +405,8 @@ class DeliveryWorker:
     async def _shutdown(self, recorder: asyncio.Task[None]) -> None:
         """Let running transactions finish, give back the rest, write every result."""
         self._stopping = True
+        for dest in self._destinations.values():
+            dest.arrived.set()  # idle sessions close now
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         leftovers = [
