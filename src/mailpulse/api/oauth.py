@@ -7,9 +7,8 @@ whose ``error`` is ``invalid_client`` — the Node SDK stops retrying only on ex
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from mailpulse.api.deps import params, runtime
@@ -31,8 +30,9 @@ def oauth_error(status: int, error: str, description: str, code: int) -> Respons
 
 
 @router.post("/oauth/access_token")
-async def access_token(request: Request, body: dict[str, Any] = Depends(params)) -> Response:
+async def access_token(request: Request) -> Response:
     rt = runtime(request)
+    body = await params(request)
     grant_type = body.get("grant_type")
     client_id = body.get("client_id")
     client_secret = body.get("client_secret")

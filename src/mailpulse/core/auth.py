@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -70,6 +71,8 @@ class TokenSigner:
     def __init__(self, key: str, ttl_seconds: int = 3600) -> None:
         self._key = key
         self.ttl_seconds = ttl_seconds
+        # A client sends the same token for an hour: check its signature once.
+        self._decode = functools.lru_cache(maxsize=4096)(self._decode_uncached)
 
     def issue(self, account_id: int, now: datetime) -> IssuedToken:
         issued = now.replace(tzinfo=UTC)
@@ -83,6 +86,12 @@ class TokenSigner:
 
     def verify(self, token: str, now: datetime) -> int | None:
         """The account id the token was issued to, or None when it is bad or expired."""
+        decoded = self._decode(token)
+        if decoded is None or decoded[1] <= now:
+            return None
+        return decoded[0]
+
+    def _decode_uncached(self, token: str) -> tuple[int, datetime] | None:
         try:
             claims = jwt.decode(
                 token,
@@ -91,8 +100,6 @@ class TokenSigner:
                 options={"require": ["exp", "sub"], "verify_exp": False},
             )
             expires = datetime.fromtimestamp(int(claims["exp"]), UTC).replace(tzinfo=None)
-            if expires <= now:
-                return None
-            return int(claims["sub"])
-        except (jwt.PyJWTError, ValueError, TypeError, KeyError):
+            return int(claims["sub"]), expires
+        except (jwt.PyJWTError, ValueError, TypeError, KeyError, OverflowError, OSError):
             return None

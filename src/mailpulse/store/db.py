@@ -1,9 +1,10 @@
 """The database handle: one engine, a group-committing writer, and readers.
 
 Every write goes through :meth:`Database.write`: jobs from concurrent requests are gathered by a
-single writer thread and committed together, each inside its own SAVEPOINT so that one failing
-job never spoils its neighbours. The caller's future is resolved only after the COMMIT has
-returned, so ``{"result": true}`` is never said of an uncommitted email. On SQLite this turns
+single writer thread and committed together; when one fails, the batch is rolled back and run
+again job by job, so one failing job never spoils its neighbours. The caller's future is
+resolved only after the COMMIT has returned, so ``{"result": true}`` is never said of an
+uncommitted email. On SQLite this turns
 thousands of fsyncs into a few; on PostgreSQL it saves round trips the same way.
 
 Reads run on a small thread pool against their own connections (SQLite in WAL mode lets them
@@ -181,27 +182,37 @@ class Database:
             conn.close()
 
     def _commit_batch(self, conn: Connection, batch: list[_Pending]) -> Connection:
-        outcomes: list[tuple[_Pending, Any, BaseException | None]] = []
+        """Commit the batch in one transaction. Optimistic: no SAVEPOINTs (they cost as much
+        as the inserts); if any job fails, the batch is rolled back and each job is run again
+        in a transaction of its own, so only the failing job hears of its error."""
         try:
             with conn.begin():
-                for job in batch:
-                    savepoint = conn.begin_nested()
-                    try:
-                        result = job.fn(conn)
-                    except Exception as exc:
-                        savepoint.rollback()
-                        outcomes.append((job, None, exc))
-                    else:
-                        savepoint.commit()
-                        outcomes.append((job, result, None))
+                results = [job.fn(conn) for job in batch]
         except Exception as exc:
-            # The COMMIT failed: nothing in this batch is durable, so every job hears of it.
-            outcomes = [(job, None, exc) for job in batch]
+            if len(batch) == 1:
+                outcomes: list[tuple[_Pending, Any, BaseException | None]] = [(batch[0], None, exc)]
+            else:
+                outcomes = []
+                for job in batch:
+                    conn = self._fresh(conn)
+                    try:
+                        with conn.begin():
+                            outcomes.append((job, job.fn(conn), None))
+                    except Exception as job_exc:
+                        outcomes.append((job, None, job_exc))
+            conn = self._fresh(conn)
+        else:
+            outcomes = [(job, result, None) for job, result in zip(batch, results, strict=True)]
+        for job, result, error in outcomes:
+            job.loop.call_soon_threadsafe(_settle, job.future, result, error)
+        return conn
+
+    def _fresh(self, conn: Connection) -> Connection:
+        """The writer's connection after a failure: a new one if this one was invalidated."""
+        if conn.invalidated or conn.closed:
             conn.close()
             conn = self.engine.connect()
             conn.info["writer"] = True
-        for job, result, error in outcomes:
-            job.loop.call_soon_threadsafe(_settle, job.future, result, error)
         return conn
 
 
