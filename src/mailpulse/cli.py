@@ -119,7 +119,7 @@ def worker() -> None:
 def _serve_http(host: str | None, port: int | None, *, deliver: bool) -> None:
     import uvicorn
 
-    from mailpulse.api.app import create_app
+    from mailpulse.api.app import DELIVER_ENV, create_app
     from mailpulse.runtime import build_runtime
 
     overrides: dict[str, Any] = {}
@@ -129,16 +129,25 @@ def _serve_http(host: str | None, port: int | None, *, deliver: bool) -> None:
         overrides["http_port"] = port
     settings = load_settings(**overrides)
     _migrated(settings).close_sync()
-    runtime = build_runtime(settings)
-    uvicorn.run(
-        create_app(runtime, deliver=deliver),
-        host=settings.http_host,
-        port=settings.http_port,
-        log_level=os.environ.get("MAILPULSE_LOG_LEVEL", "info").lower(),
-        access_log=False,
-        loop="uvloop",
-        http="httptools",
-    )
+    options: dict[str, Any] = {
+        "host": settings.http_host,
+        "port": settings.http_port,
+        "log_level": os.environ.get("MAILPULSE_LOG_LEVEL", "info").lower(),
+        "access_log": False,
+        "loop": "uvloop",
+        "http": "httptools",
+    }
+    if settings.processes > 1:
+        # Each process builds its own runtime from the same settings (the environment).
+        os.environ[DELIVER_ENV] = "1" if deliver else "0"
+        uvicorn.run(
+            "mailpulse.api.app:app_from_environment",
+            factory=True,
+            workers=settings.processes,
+            **options,
+        )
+    else:
+        uvicorn.run(create_app(build_runtime(settings), deliver=deliver), **options)
 
 
 # -- accounts -----------------------------------------------------------------------------------

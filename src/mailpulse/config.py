@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     public_url: str = Field(default="", description="base URL printed in examples and links")
+    processes: int = Field(
+        default=1,
+        description="server processes for `serve` and `api`, sharing the port and the store; "
+        "with `serve` each runs a delivery worker too",
+    )
     hostname: str = Field(
         default="", description="this host's name, used in Message-IDs (default: the FQDN)"
     )

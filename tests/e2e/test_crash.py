@@ -5,6 +5,7 @@ and find every email that was answered ``{"result": true}`` stored with its deli
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -28,7 +29,10 @@ from tests.support.server import Tenant, free_port
 
 
 def start_server(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen([sys.executable, "-m", "mailpulse", "serve"], env=env)
+    # its own process group, so SIGKILL reaches every server process at once
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mailpulse", "serve"], env=env, start_new_session=True
+    )
     url = f"http://127.0.0.1:{env['MAILPULSE_HTTP_PORT']}/health"
     deadline = time.monotonic() + 30
     while True:
@@ -68,14 +72,17 @@ async def burst(url: str, token: str, tenant: Tenant, process: subprocess.Popen[
                     accepted.add(answer.json()["id"])
                     if len(accepted) >= 150 and not killed.is_set():
                         killed.set()
-                        os.kill(process.pid, signal.SIGKILL)
+                        os.killpg(process.pid, signal.SIGKILL)
 
     await asyncio.gather(*(client(n) for n in range(16)))
     return accepted
 
 
+@pytest.mark.parametrize("processes", [1, 2])
 @pytest.mark.parametrize("engine", ENGINES)
-def test_sigkill_mid_burst_loses_no_accepted_email(engine: str, tmp_path: Path) -> None:
+def test_sigkill_mid_burst_loses_no_accepted_email(
+    engine: str, processes: int, tmp_path: Path
+) -> None:
     with fresh_database_url(engine, tmp_path) as url:
         db = Database(url)
         migrate.upgrade(db.engine)
@@ -99,6 +106,7 @@ def test_sigkill_mid_burst_loses_no_accepted_email(engine: str, tmp_path: Path) 
                 "MAILPULSE_DATA_DIR": str(tmp_path / "var"),
                 "MAILPULSE_HTTP_PORT": str(port),
                 "MAILPULSE_LOG_LEVEL": "warning",
+                "MAILPULSE_PROCESSES": str(processes),
                 # the in-process worker finds nobody listening: deliveries stay in the queue
                 "MAILPULSE_RELAY": f"smtp://127.0.0.1:{free_port()}",
             }
@@ -116,7 +124,8 @@ def test_sigkill_mid_burst_loses_no_accepted_email(engine: str, tmp_path: Path) 
             tenant = Tenant(int(creds["id"]), "", "", token, "s@example.com")
             accepted = asyncio.run(burst(f"http://127.0.0.1:{port}", token, tenant, process))
         finally:
-            process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
             process.wait()
         assert process.returncode == -signal.SIGKILL
         assert len(accepted) >= 150

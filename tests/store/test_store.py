@@ -194,3 +194,29 @@ def test_sender_checks_are_cached_briefly_then_asked_again(db: Database) -> None
     assert asyncio.run(check()) == (True, True)
     clock[0] += 0.2
     assert asyncio.run(check()) == (False, True)
+
+
+def test_two_databases_on_one_sqlite_file_write_side_by_side(tmp_path: object) -> None:
+    """As two server processes do: each has its own writer; the file lock takes turns."""
+    from pathlib import Path
+
+    url = f"sqlite:///{Path(str(tmp_path)) / 'shared.db'}"
+    first, second = Database(url), Database(url)
+    migrate.upgrade(first.engine)
+    acct = make_account(first, "a")
+
+    async def burst(db: Database, base: int) -> list[int]:
+        db.start()
+        jobs = [
+            db.write(lambda c, n=n: emails.insert_message(c, message(acct, base + n, ["r@e.org"])))
+            for n in range(150)
+        ]
+        return await asyncio.gather(*jobs)
+
+    async def both() -> None:
+        await asyncio.gather(burst(first, 0), burst(second, 1000))
+
+    asyncio.run(both())
+    assert first.read_sync(lambda c: emails.count_log(c, acct)) == 300
+    first.close_sync()
+    second.close_sync()

@@ -15,9 +15,12 @@ run beside the writer). Which engine is in use is hidden here: callers see only
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
+import os
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,6 +111,9 @@ class Database:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._readers = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="db-read")
+        database = make_url(self.url).database if self.dialect == "sqlite" else None
+        self._lock_path = f"{database}.write-lock" if database and database != ":memory:" else None
+        self._lock_fd: int | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
@@ -120,16 +126,21 @@ class Database:
             self._queue.put(_STOP)
             await asyncio.to_thread(self._writer.join)
             self._writer = None
+        self._release_resources()
+
+    def _release_resources(self) -> None:
         self._readers.shutdown(wait=True)
         self.engine.dispose()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def close_sync(self) -> None:
         if self._writer is not None:
             self._queue.put(_STOP)
             self._writer.join()
             self._writer = None
-        self._readers.shutdown(wait=True)
-        self.engine.dispose()
+        self._release_resources()
 
     # -- the async surface -----------------------------------------------------------------
     async def write(self, fn: Callable[[Connection], T]) -> T:
@@ -164,22 +175,40 @@ class Database:
                 first = self._queue.get()
                 if first is _STOP:
                     return
-                batch: list[_Pending] = [first]
-                stop = False
-                while len(batch) < self._batch_max:
-                    try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if item is _STOP:
-                        stop = True
-                        break
-                    batch.append(item)
-                conn = self._commit_batch(conn, batch)
+                with self._writer_lock():
+                    # Whatever arrived while we waited for the lock joins this batch.
+                    batch, stop = self._drain([first])
+                    conn = self._commit_batch(conn, batch)
                 if stop:
                     return
         finally:
             conn.close()
+
+    def _drain(self, batch: list[_Pending]) -> tuple[list[_Pending], bool]:
+        while len(batch) < self._batch_max:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is _STOP:
+                return batch, True
+            batch.append(item)
+        return batch, False
+
+    @contextlib.contextmanager
+    def _writer_lock(self) -> Iterator[None]:
+        """Between processes sharing one SQLite file, a blocking file lock hands the write
+        lock over at once; SQLite's own busy handler would poll with sleeps of up to 100 ms."""
+        if self._lock_path is None:
+            yield
+            return
+        if self._lock_fd is None:
+            self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def _commit_batch(self, conn: Connection, batch: list[_Pending]) -> Connection:
         """Commit the batch in one transaction. Optimistic: no SAVEPOINTs (they cost as much
