@@ -8,11 +8,9 @@ test session (emptied before each test, dropped at the end).
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
@@ -22,6 +20,7 @@ from mailpulse.store import migrate
 from mailpulse.store.db import Database, normalise_url
 from mailpulse.store.tables import metadata
 from tests.delivery.helpers import T0
+from tests.support.databases import pg_schema
 from tests.support.dnsserver import DnsServer
 from tests.support.smtpsink import free_port
 
@@ -44,21 +43,11 @@ def pg_url() -> Iterator[str]:
     base = os.environ.get(PG_ENV)
     if not base:
         pytest.skip(PG_SKIP)
-    schema = f"mp_delivery_{secrets.token_hex(5)}"
-    admin = sa.create_engine(normalise_url(base), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    separator = "&" if "?" in base else "?"
-    url = f"{base}{separator}options={quote(f'-csearch_path={schema}')}"
-    engine = sa.create_engine(normalise_url(url))
-    migrate.upgrade(engine)
-    engine.dispose()
-    try:
+    with pg_schema(base, "mp_delivery") as url:
+        engine = sa.create_engine(normalise_url(url))
+        migrate.upgrade(engine)
+        engine.dispose()
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
 
 
 def _database_url(engine: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:

@@ -33,7 +33,14 @@ def fresh_database_url(engine: str, tmp_path: Path) -> Iterator[str]:
     base = pg_base_url()
     if base is None:
         pytest.skip(PG_SKIP_REASON)
-    schema = f"mp_test_{secrets.token_hex(6)}"
+    with pg_schema(base, "mp_test") as url:
+        yield url
+
+
+@contextmanager
+def pg_schema(base: str, prefix: str) -> Iterator[str]:
+    """A throwaway schema in the PostgreSQL at ``base``; the URL sets it as search_path."""
+    schema = f"{prefix}_{secrets.token_hex(6)}"
     admin = sa.create_engine(normalise_url(base), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
