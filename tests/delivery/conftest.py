@@ -20,13 +20,10 @@ from mailpulse.store import migrate
 from mailpulse.store.db import Database, normalise_url
 from mailpulse.store.tables import metadata
 from tests.delivery.helpers import T0
-from tests.support.databases import pg_schema
+from tests.support.databases import ENGINES, PG_ENV, pg_schema
+from tests.support.databases import PG_SKIP_REASON as PG_SKIP
 from tests.support.dnsserver import DnsServer
 from tests.support.smtpsink import free_port
-
-PG_ENV = "MAILPULSE_TEST_DATABASE_URL"
-PG_SKIP = f"PostgreSQL variant needs {PG_ENV} (e.g. postgresql://postgres@127.0.0.1:5432/test)"
-ENGINES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
 @pytest.fixture(scope="session")
