@@ -287,8 +287,8 @@ VALIDATION_CASES: list[tuple[str, Any, int, int, str]] = [
         "template without id",
         {"template": {"variables": {"a": 1}}, "html": None, "text": None},
         422,
-        13,
-        "Missed email body",
+        10,
+        "Argument template.id missing",
     ),
     ("template not an object", {"template": 5}, 422, 422, "Argument template is invalid"),
     (

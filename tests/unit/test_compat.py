@@ -425,3 +425,15 @@ wire_text = st.text(st.characters(exclude_categories=["Cs"]))
 def test_json_and_php_serialize_round_trip_through_decode_structured(data: dict[str, str]) -> None:
     assert decode_structured(json.dumps(data)) == data
     assert decode_structured(php_serialize(data)) == data
+
+
+def test_template_variables_without_an_id_are_kept_for_validation_when_no_body() -> None:
+    email = canonical_email({"subject": "S", "template": {"id": "", "variables": {"a": 1}}})
+    assert email == {"subject": "S", "template": {"variables": {"a": 1}}}
+
+
+def test_n8n_template_form_next_to_a_body_is_dropped() -> None:
+    email = canonical_email(
+        {"subject": "S", "html": "PGI+", "template": {"id": "", "variables": {"a": "1"}}}
+    )
+    assert email == {"subject": "S", "html": "PGI+"}

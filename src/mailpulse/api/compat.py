@@ -186,7 +186,11 @@ def canonical_email(raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise _badly_formed()
     email = _resolve_aliases(copy.deepcopy(raw))
-    return _drop_empty({key: _NORMALISERS.get(key, _same)(value) for key, value in email.items()})
+    email = _drop_empty({key: _NORMALISERS.get(key, _same)(value) for key, value in email.items()})
+    template = email.get("template")
+    if isinstance(template, dict) and "id" not in template and ("html" in email or "text" in email):
+        del email["template"]  # N8N's unused template form next to a real body
+    return email
 
 
 def _resolve_aliases(email: dict[str, Any]) -> dict[str, Any]:
@@ -261,7 +265,9 @@ def _template(value: Any) -> Any:
         template["id"] = template.pop("real_id")
     template["id"] = _template_id(template.get("id"))
     if _is_empty(template["id"]):
-        return None
+        if _is_empty(template.get("variables")):
+            return None  # nothing of a template at all: "not set"
+        del template["id"]  # variables without an id: error 10, unless a body is given
     variables = template.get("variables")
     template = _drop_empty(template)
     if "variables" in value and _is_empty(variables):
