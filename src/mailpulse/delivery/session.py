@@ -150,7 +150,7 @@ class Session:
             raw = tx.message.raw
             if smtp.supports_extension("size"):
                 options.append(f"SIZE={len(raw)}")
-            if smtp.supports_extension("8bitmime") and any(b > 127 for b in raw):
+            if smtp.supports_extension("8bitmime") and not raw.isascii():
                 options.append("BODY=8BITMIME")
             addresses = [tx.message.envelope_from, *(d.recipient for d in tx.deliveries)]
             encoding = "ascii"

@@ -277,6 +277,8 @@ class DeliveryWorker:
                     session = await self._open(dest, candidates)
                     if session is None:
                         return
+                if not dest.pending:  # another session took it while this one connected
+                    continue
                 tx = dest.pending.popleft()
                 if self.clock.now() >= min(d.lease_until for d in tx.deliveries) - (
                     self._lease_margin
