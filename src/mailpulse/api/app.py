@@ -60,8 +60,7 @@ def create_app(runtime: Runtime, *, deliver: bool = False) -> FastAPI:
     )
     app.state.runtime = runtime
     errors.install(app)
-    app.include_router(oauth.router)
-    app.include_router(emails.router)
+    app.router.routes.extend([*oauth.ROUTES, *emails.ROUTES])
     app.add_middleware(NormalisePath)
 
     @app.get("/health", include_in_schema=False)

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Request
+from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from mailpulse.api.deps import params, runtime
 from mailpulse.api.json import JSONResponse
 from mailpulse.core.auth import verify_secret
 from mailpulse.store import accounts
-
-router = APIRouter()
 
 
 def oauth_error(status: int, error: str, description: str, code: int) -> Response:
@@ -29,7 +28,6 @@ def oauth_error(status: int, error: str, description: str, code: int) -> Respons
     return JSONResponse(body, status_code=status)
 
 
-@router.post("/oauth/access_token")
 async def access_token(request: Request) -> Response:
     rt = runtime(request)
     body = await params(request)
@@ -62,3 +60,6 @@ async def access_token(request: Request) -> Response:
     return JSONResponse(
         {"access_token": token.access_token, "token_type": "Bearer", "expires_in": token.expires_in}
     )
+
+
+ROUTES = [Route("/oauth/access_token", access_token, methods=["POST"])]
