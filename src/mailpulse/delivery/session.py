@@ -29,12 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import aiosmtplib
-from aiosmtplib import (
-    SMTPException,
-    SMTPRecipientRefused,
-    SMTPResponseException,
-    SMTPSenderRefused,
-)
+from aiosmtplib import SMTPException, SMTPResponseException, SMTPStatus
 
 from mailpulse.config import Settings
 from mailpulse.delivery.classify import parse_enhanced_status
@@ -157,20 +152,25 @@ class Session:
             if not all(a.isascii() for a in addresses) and smtp.supports_extension("smtputf8"):
                 options.append("SMTPUTF8")
                 encoding = "utf-8"
-            try:
-                await smtp.mail(tx.message.envelope_from, options=options, encoding=encoding)
-            except SMTPSenderRefused as exc:
+            # MAIL and RCPT go out through execute_command: the addresses were validated on
+            # the way in, and aiosmtplib's mail()/rcpt() would parse each one again.
+            extra = [option.encode("ascii") for option in options]
+            response = await smtp.execute_command(
+                b"MAIL", b"FROM:<" + tx.message.envelope_from.encode(encoding) + b">", *extra
+            )
+            if response.code != SMTPStatus.completed:
                 self._needs_reset = True
-                reply = Reply.of(exc.code, exc.message)
+                reply = Reply.of(response.code, response.message)
                 return {d.id: reply for d in tx.deliveries}
             accepted: list[ClaimedDelivery] = []
             for delivery in tx.deliveries:
-                try:
-                    await smtp.rcpt(delivery.recipient, encoding=encoding)
-                except SMTPRecipientRefused as exc:
-                    replies[delivery.id] = Reply.of(exc.code, exc.message)
-                else:
+                response = await smtp.execute_command(
+                    b"RCPT", b"TO:<" + delivery.recipient.encode(encoding) + b">"
+                )
+                if response.code in (SMTPStatus.completed, SMTPStatus.will_forward):
                     accepted.append(delivery)
+                else:
+                    replies[delivery.id] = Reply.of(response.code, response.message)
             if not accepted:
                 self._needs_reset = True
                 return replies
