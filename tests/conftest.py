@@ -8,12 +8,17 @@ from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
+from hypothesis import settings as hypothesis_settings
 
 from mailpulse.core import auth
 from mailpulse.store import migrate
 from mailpulse.store.db import Database
 from tests.support.databases import ENGINES, fresh_database_url
 from tests.support.server import RunningServer, running_server
+
+# No timing is asserted in a test, hypothesis's per-example deadline included.
+hypothesis_settings.register_profile("mailpulse", deadline=None)
+hypothesis_settings.load_profile("mailpulse")
 
 
 def pytest_configure(config: pytest.Config) -> None:
