@@ -53,7 +53,6 @@ def _delivery_rows(n: int) -> list[tuple[object, ...]]:
                 "queued",
                 created,
                 created,
-                created,
             )
         )
     return out
@@ -61,7 +60,7 @@ def _delivery_rows(n: int) -> list[tuple[object, ...]]:
 
 COLUMNS = (
     "public_id, account_id, message_id, recipient, recipient_domain, sender, status,"
-    " created_at, updated_at, next_attempt_at"
+    " created_at, updated_at"
 )
 
 
@@ -97,7 +96,7 @@ def fill(db: Database, n: int) -> None:
         rows = [(f"b{start + i:013d}", *r[1:]) for i, r in enumerate(rows)]
         # next_attempt_at/created_at stay strictly increasing across chunks
         shift = timedelta(seconds=start)
-        rows = [(*r[:7], r[7] + shift, r[8] + shift, r[9] + shift) for r in rows]
+        rows = [(*r[:7], r[7] + shift, r[8] + shift) for r in rows]
 
         def insert(conn: sa.Connection, rows: list[tuple[object, ...]] = rows) -> None:
             if conn.dialect.name == "postgresql":
@@ -112,14 +111,22 @@ def fill(db: Database, n: int) -> None:
                     for row in rows:
                         copy.write_row(row)
             else:
-                marks = ", ".join("?" * 10)
+                marks = ", ".join("?" * 9)
                 cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
                 cursor.executemany(f"INSERT INTO deliveries ({COLUMNS}) VALUES ({marks})", rows)
 
         db.write_sync(insert)
         print(f"  filled {start + len(rows):,}", flush=True)
+    # every delivery is queued, due at its creation time
+    db.write_sync(
+        lambda conn: conn.exec_driver_sql(
+            "INSERT INTO delivery_queue (delivery_id, next_attempt_at) "
+            "SELECT id, created_at FROM deliveries"
+        )
+    )
     if db.dialect == "postgresql":
         db.write_sync(lambda conn: conn.exec_driver_sql("ANALYZE deliveries"))
+        db.write_sync(lambda conn: conn.exec_driver_sql("ANALYZE delivery_queue"))
     else:
         db.write_sync(lambda conn: conn.exec_driver_sql("ANALYZE"))
 

@@ -94,7 +94,9 @@ def test_demo_creates_the_account_once_and_prints_how_to_send(env: Path) -> None
 
 
 def test_migrate_reports_the_revision(env: Path) -> None:
-    assert "database at revision 0001" in run("migrate")
+    from mailpulse.store.migrate import head_revision
+
+    assert f"database at revision {head_revision()}" in run("migrate")
 
 
 def test_settings_come_from_a_toml_file_and_the_environment_wins(

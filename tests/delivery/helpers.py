@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from mailpulse.config import Settings
 from mailpulse.core import status
 from mailpulse.store.db import Database
-from mailpulse.store.tables import accounts, deliveries, messages
+from mailpulse.store.tables import accounts, deliveries, delivery_queue, messages
 from tests.support.dnsserver import DnsServer
 
 T0 = datetime(2030, 1, 1, 12, 0, 0)
@@ -109,24 +109,63 @@ def seed(
                         status=status.QUEUED,
                         created_at=created_at,
                         updated_at=created_at,
-                        next_attempt_at=created_at,
                     )
                     .returning(deliveries.c.id)
                 ).scalar_one()
+            )
+            conn.execute(
+                sa.insert(delivery_queue).values(delivery_id=ids[-1], next_attempt_at=created_at)
             )
         return Seeded(acct, message_id, ids)
 
     return db.write_sync(job)
 
 
+QUEUE_COLUMNS = ("next_attempt_at", "lease_until", "lease_owner")
+
+
 def rows(db: Database, table: sa.Table = deliveries, **where: Any) -> list[sa.Row[Any]]:
+    """Rows of ``table``; deliveries come with their queue columns (None once out of it)."""
+
     def job(conn: sa.Connection) -> list[sa.Row[Any]]:
-        query = sa.select(table)
+        if table is deliveries:
+            q = delivery_queue
+            query = sa.select(table, *(q.c[name] for name in QUEUE_COLUMNS)).select_from(
+                table.outerjoin(q, q.c.delivery_id == table.c.id)
+            )
+        else:
+            query = sa.select(table)
         for key, value in where.items():
             query = query.where(table.c[key] == value)
         return list(conn.execute(query.order_by(table.c.id)).all())
 
     return db.read_sync(job)
+
+
+def set_row(db: Database, recipient: str, **values: Any) -> None:
+    """Change a delivery: queue columns on its queue row; a final status takes it out."""
+
+    def job(conn: sa.Connection) -> None:
+        (delivery_id,) = conn.execute(
+            sa.select(deliveries.c.id).where(deliveries.c.recipient == recipient)
+        ).one()
+        queued = {k: values.pop(k) for k in QUEUE_COLUMNS if k in values}
+        if values:
+            conn.execute(
+                sa.update(deliveries).where(deliveries.c.id == delivery_id).values(**values)
+            )
+        if queued:
+            conn.execute(
+                sa.update(delivery_queue)
+                .where(delivery_queue.c.delivery_id == delivery_id)
+                .values(**queued)
+            )
+        if values.get("status") in ("delivered", "bounced"):
+            conn.execute(
+                sa.delete(delivery_queue).where(delivery_queue.c.delivery_id == delivery_id)
+            )
+
+    db.write_sync(job)
 
 
 def delivery(db: Database, recipient: str) -> sa.Row[Any]:

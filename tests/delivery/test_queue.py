@@ -20,8 +20,8 @@ from mailpulse.delivery.queue import (
     release,
 )
 from mailpulse.store.db import Database
-from mailpulse.store.tables import deliveries, delivery_attempts, events
-from tests.delivery.helpers import RAW, T0, delivery, rows, seed
+from mailpulse.store.tables import delivery_attempts, events
+from tests.delivery.helpers import RAW, T0, delivery, rows, seed, set_row
 
 
 class Half:
@@ -34,14 +34,6 @@ POLICY = RetryPolicy(rng=Half())
 
 def do_claim(db: Database, owner: str = "w1", limit: int = 100, now=T0) -> list[ClaimedDelivery]:
     return db.write_sync(lambda c: claim(c, now, owner, limit, 300))
-
-
-def set_row(db: Database, recipient: str, **values: object) -> None:
-    db.write_sync(
-        lambda c: c.execute(
-            sa.update(deliveries).where(deliveries.c.recipient == recipient).values(**values)
-        )
-    )
 
 
 def test_claim_takes_due_rows_oldest_first_grouped_by_domain(ddb: Database) -> None:
@@ -214,7 +206,7 @@ def test_concurrent_claims_are_disjoint(ddb: Database) -> None:
 
 
 def test_claim_uses_the_due_index(ddb: Database) -> None:
-    """The plan of the very statement ``claim`` runs: the partial index, in its order."""
+    """The plan of the very statement ``claim`` runs: the due index, in its order."""
     seed(ddb, ["a@example.test"])
 
     def plan(conn: sa.Connection) -> str:
@@ -235,6 +227,6 @@ def test_claim_uses_the_due_index(ddb: Database) -> None:
         return " ".join(str(r[0]) for r in conn.exec_driver_sql(f"EXPLAIN {compiled}", values))
 
     text = ddb.read_sync(plan)
-    assert "ix_deliveries_due" in text, text
+    assert "ix_delivery_queue_due" in text, text
     assert "TEMP B-TREE" not in text, text  # SQLite: no sort, the index gives the order
     assert " Sort " not in f" {text} ", text  # PostgreSQL: likewise

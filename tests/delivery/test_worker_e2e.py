@@ -283,12 +283,12 @@ async def test_expired_lease_of_a_dead_owner_is_claimed_again(
 ) -> None:
     mx(dns, "example.test", (10, "mx.example.test", "127.0.0.2"))
     seeded = seed(ddb, ["a@example.test", "b@example.test"])
-    from mailpulse.store.tables import deliveries
+    from mailpulse.store.tables import delivery_queue
 
     def lease(conn: sa.Connection, until: object, ids: list[int]) -> None:
         conn.execute(
-            sa.update(deliveries)
-            .where(deliveries.c.id.in_(ids))
+            sa.update(delivery_queue)
+            .where(delivery_queue.c.delivery_id.in_(ids))
             .values(lease_owner="dead", lease_until=until, next_attempt_at=until)
         )
 

@@ -220,3 +220,44 @@ def test_two_databases_on_one_sqlite_file_write_side_by_side(tmp_path: object) -
     assert first.read_sync(lambda c: emails.count_log(c, acct)) == 300
     first.close_sync()
     second.close_sync()
+
+
+def test_migration_0002_moves_pending_deliveries_into_the_queue(db: Database) -> None:
+    """Rows queued under revision 0001 are still queued, with their lease, after 0002."""
+    migrate.downgrade(db.engine, "0001")
+    at = "2026-05-01 09:00:00"
+
+    def seed_0001(conn: sa.Connection) -> None:
+        conn.exec_driver_sql(
+            "INSERT INTO accounts (id, name, email, client_id, client_secret_hash,"
+            f" smtp_activated, created_at) VALUES (1, 'a', '', 'c', 'x', true, '{at}')"
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO messages (id, account_id, source, envelope_from, sender, subject,"
+                " message_id_header, total_size, sender_ip, raw, created_at) VALUES"
+                f" (1, 1, 'api', 's@e.org', 's@e.org', '', '', 1, '', :raw, '{at}')"
+            ),
+            {"raw": b"A"},
+        )
+        for n, (state, lease) in enumerate(
+            [("queued", None), ("deferred", "w1"), ("delivered", None)], start=1
+        ):
+            owner = f"'{lease}'" if lease else "NULL"
+            conn.exec_driver_sql(
+                "INSERT INTO deliveries (id, public_id, account_id, message_id, recipient,"
+                " recipient_domain, kind, sender, status, created_at, updated_at,"
+                f" next_attempt_at, lease_owner) VALUES ({n}, 'p{n}', 1, 1, 'r{n}@e.org',"
+                f" 'e.org', 'to', 's@e.org', '{state}', '{at}', '{at}', '{at}', {owner})"
+            )
+
+    db.write_sync(seed_0001)
+    migrate.upgrade(db.engine)
+
+    def queue(conn: sa.Connection) -> list[tuple[object, ...]]:
+        rows = conn.exec_driver_sql(
+            "SELECT delivery_id, lease_owner FROM delivery_queue ORDER BY delivery_id"
+        )
+        return [tuple(r) for r in rows]
+
+    assert db.read_sync(queue) == [(1, None), (2, "w1")]

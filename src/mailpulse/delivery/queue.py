@@ -1,20 +1,21 @@
 """The delivery queue: claiming due deliveries with a lease, and recording what happened.
 
-The queue is the ``deliveries`` table. A row is *due* when its status is queued or deferred and
-``next_attempt_at`` has passed; the partial index ``ix_deliveries_due`` (on next_attempt_at,
-where status is pending) serves exactly that, oldest first, so a claim reads about ``limit``
-index entries however long the queue is.
+The queue is the narrow ``delivery_queue`` table: one row per delivery still to be attempted,
+indexed on ``next_attempt_at``, so a claim reads about ``limit`` index entries however long the
+queue is, and writes only these small rows (the wide ``deliveries`` log rows, with their seven
+indexes, are written once per attempt, with its outcome).
 
 Claiming sets ``lease_owner``/``lease_until`` and also moves ``next_attempt_at`` to the lease's
 end. That keeps rows in flight out of the index range the next claim scans (no wading through
 other workers' claims), and makes an abandoned claim due again, by itself, once its lease has
-run out: a dead worker's deliveries are claimed again; a live worker's never are.
+run out: a dead worker's deliveries are claimed again; a live worker's never are. A delivered
+or bounced delivery leaves the queue; a deferred one gets its next attempt time.
 
 On PostgreSQL the selection takes ``FOR UPDATE SKIP LOCKED`` so concurrent claimers pass each
-other by; on SQLite every write runs on the one writer connection (``Database.write``), inside
-``BEGIN IMMEDIATE``, so a select-then-update in one transaction has the same effect.
+other by; on SQLite every write runs inside ``BEGIN IMMEDIATE`` on a writer connection
+(``Database.write``), so a single UPDATE … RETURNING has the same effect.
 
-Run both functions through ``Database.write``: they expect to be inside a transaction.
+Run these functions through ``Database.write``: they expect to be inside a transaction.
 """
 
 from __future__ import annotations
@@ -30,10 +31,10 @@ from sqlalchemy import (
     String,
     Update,
     bindparam,
+    delete,
     insert,
     or_,
     select,
-    text,
     update,
 )
 
@@ -45,11 +46,13 @@ from mailpulse.delivery.classify import (
     Classification,
     expired_classification,
 )
-from mailpulse.store.tables import deliveries, delivery_attempts, events, messages
-
-# Written out literally, exactly as the partial index's WHERE clause, so that both SQLite
-# and PostgreSQL (even with prepared, generic plans) can prove the index applies.
-_PENDING = text("deliveries.status IN ('queued', 'deferred')")
+from mailpulse.store.tables import (
+    deliveries,
+    delivery_attempts,
+    delivery_queue,
+    events,
+    messages,
+)
 
 EXPIRED_SUBCODE = "5.4.7"
 
@@ -88,44 +91,48 @@ class DeliveryResult:
     used_ip: str = ""
 
 
+_DETAILS = (
+    deliveries.c.id,
+    deliveries.c.public_id,
+    deliveries.c.account_id,
+    deliveries.c.message_id,
+    deliveries.c.recipient,
+    deliveries.c.recipient_domain,
+    deliveries.c.attempts,
+    deliveries.c.created_at,
+)
+
+
 def _claim_statement(postgresql: bool) -> Update:
-    d = deliveries
-    now = bindparam("now", type_=d.c.next_attempt_at.type)
+    q = delivery_queue
+    now = bindparam("now", type_=q.c.next_attempt_at.type)
     due = (
-        select(d.c.id)
-        .where(
-            _PENDING,
-            d.c.next_attempt_at <= now,
-            or_(d.c.lease_until.is_(None), d.c.lease_until < now),
-        )
-        .order_by(d.c.next_attempt_at)
+        select(q.c.delivery_id)
+        .where(q.c.next_attempt_at <= now, or_(q.c.lease_until.is_(None), q.c.lease_until < now))
+        .order_by(q.c.next_attempt_at)
         .limit(bindparam("limit", type_=Integer()))
     )
     if postgresql:
         due = due.with_for_update(skip_locked=True)
-    until = bindparam("until", type_=d.c.lease_until.type)
-    # One statement: lease the due rows and hand them back (UPDATE … RETURNING, both engines).
-    return (
-        update(d)
-        .where(d.c.id.in_(due.scalar_subquery()))
+    until = bindparam("until", type_=q.c.lease_until.type)
+    # One statement leases the due rows (UPDATE … RETURNING). PostgreSQL hands back the
+    # deliveries' details in the same statement (UPDATE … FROM deliveries); SQLite's RETURNING
+    # may not name a FROM table, so there the details are a second, by-key select.
+    leased = (
+        update(q)
+        .where(q.c.delivery_id.in_(due.scalar_subquery()))
         .values(
             lease_owner=bindparam("owner", type_=String()), lease_until=until, next_attempt_at=until
         )
-        .returning(
-            d.c.id,
-            d.c.public_id,
-            d.c.account_id,
-            d.c.message_id,
-            d.c.recipient,
-            d.c.recipient_domain,
-            d.c.attempts,
-            d.c.created_at,
-        )
     )
+    if postgresql:
+        return leased.where(deliveries.c.id == q.c.delivery_id).returning(*_DETAILS)
+    return leased.returning(q.c.delivery_id)
 
 
-# Built once: building and compiling the statement would cost more than running it.
+# Built once: building and compiling the statements would cost more than running them.
 _CLAIM = {False: _claim_statement(False), True: _claim_statement(True)}
+_CLAIMED = select(*_DETAILS).where(deliveries.c.id.in_(bindparam("ids", expanding=True)))
 
 
 def claim(
@@ -133,8 +140,14 @@ def claim(
 ) -> list[ClaimedDelivery]:
     """Lease up to ``limit`` due deliveries to ``owner``; ordered by destination domain."""
     until = now + timedelta(seconds=lease_seconds)
-    statement = _CLAIM[conn.dialect.name == "postgresql"]
-    result = conn.execute(statement, {"now": now, "limit": limit, "until": until, "owner": owner})
+    postgresql = conn.dialect.name == "postgresql"
+    params = {"now": now, "limit": limit, "until": until, "owner": owner}
+    result = conn.execute(_CLAIM[postgresql], params)
+    if not postgresql:
+        ids = [row[0] for row in result]
+        if not ids:
+            return []
+        result = conn.execute(_CLAIMED, {"ids": ids})
     claimed = [
         ClaimedDelivery(
             id_,
@@ -169,10 +182,10 @@ def release(conn: Connection, claimed: Sequence[ClaimedDelivery], now: datetime)
     if not claimed:
         return 0
     owner = claimed[0].lease_owner
-    d = deliveries
+    q = delivery_queue
     result = conn.execute(
-        update(d)
-        .where(d.c.id.in_([c.id for c in claimed]), d.c.lease_owner == owner)
+        update(q)
+        .where(q.c.delivery_id.in_([c.id for c in claimed]), q.c.lease_owner == owner)
         .values(lease_owner=None, lease_until=None, next_attempt_at=now)
     )
     return result.rowcount
@@ -211,15 +224,12 @@ def record_results(
         return 0
     policy = policy or RetryPolicy()
     d = deliveries
+    q = delivery_queue
     ids = [r.delivery.id for r in results]
-    held = {
-        (row.id, row.lease_owner)
-        for row in conn.execute(
-            select(d.c.id, d.c.lease_owner).where(d.c.id.in_(ids)).with_for_update()
-            if conn.dialect.name == "postgresql"
-            else select(d.c.id, d.c.lease_owner).where(d.c.id.in_(ids))
-        )
-    }
+    holders = select(q.c.delivery_id, q.c.lease_owner).where(q.c.delivery_id.in_(ids))
+    if conn.dialect.name == "postgresql":
+        holders = holders.with_for_update()
+    held = {(row.delivery_id, row.lease_owner) for row in conn.execute(holders)}
     attempt_rows: list[dict[str, object]] = []
     update_rows: list[dict[str, object]] = []
     event_rows: list[dict[str, object]] = []
@@ -307,9 +317,6 @@ def record_results(
                 status=bindparam("_status"),
                 updated_at=bindparam("_updated_at"),
                 send_date=bindparam("_send_date"),
-                next_attempt_at=bindparam("_next_attempt_at"),
-                lease_owner=None,
-                lease_until=None,
                 attempts=bindparam("_attempts"),
                 smtp_answer_code=bindparam("_code"),
                 smtp_answer_subcode=bindparam("_subcode"),
@@ -319,6 +326,21 @@ def record_results(
             ),
             update_rows,
         )
+        finished = [row["_id"] for row in update_rows if row["_next_attempt_at"] is None]
+        if finished:
+            conn.execute(delete(q).where(q.c.delivery_id.in_(finished)))
+        retries = [row for row in update_rows if row["_next_attempt_at"] is not None]
+        if retries:
+            conn.execute(
+                update(q)
+                .where(q.c.delivery_id == bindparam("_id"))
+                .values(
+                    next_attempt_at=bindparam("_next_attempt_at"),
+                    lease_owner=None,
+                    lease_until=None,
+                ),
+                [{"_id": r["_id"], "_next_attempt_at": r["_next_attempt_at"]} for r in retries],
+            )
     if event_rows:
         conn.execute(insert(events), event_rows)
     return len(update_rows)

@@ -16,11 +16,17 @@ from sqlalchemy import Connection
 
 from mailpulse.core import status
 from mailpulse.core.model import NewMessage
-from mailpulse.store.tables import deliveries, messages
+from mailpulse.store.tables import deliveries, delivery_queue, messages
 
 # Built once: this is the hot path of every accepted email.
 _INSERT_MESSAGE = messages.insert().returning(messages.c.id)
 _INSERT_DELIVERY = deliveries.insert()
+_QUEUE_MESSAGE = delivery_queue.insert().from_select(
+    ["delivery_id", "next_attempt_at"],
+    sa.select(deliveries.c.id, deliveries.c.created_at).where(
+        deliveries.c.message_id == sa.bindparam("message_id")
+    ),
+)
 
 
 def insert_message(conn: Connection, message: NewMessage) -> int:
@@ -56,11 +62,11 @@ def insert_message(conn: Connection, message: NewMessage) -> int:
                 "status": status.QUEUED,
                 "created_at": message.created_at,
                 "updated_at": message.created_at,
-                "next_attempt_at": message.created_at,
             }
             for d in message.deliveries
         ],
     )
+    conn.execute(_QUEUE_MESSAGE, {"message_id": message_row})
     return message_row
 
 

@@ -1,8 +1,8 @@
 """The tables, in SQLAlchemy Core. Alembic migrations (store/migrations) create them.
 
-The email log and the delivery queue are one table, ``deliveries``: one row per recipient of an
-accepted message. A row is queued when the message is accepted and moves through the states in
-``core.status``; delivery workers claim due rows with a lease (``lease_until``/``lease_owner``).
+The email log is ``deliveries``: one row per recipient of an accepted message, moving through
+the states in ``core.status``. While a delivery is still to be attempted it also has a row in
+``delivery_queue``, which delivery workers claim with a lease (``lease_until``/``lease_owner``).
 Attempts, events (the outbox for webhooks and tracking) and the message bytes live beside it.
 """
 
@@ -98,10 +98,6 @@ deliveries = Table(
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     Column("send_date", DateTime, nullable=True),
-    # the queue
-    Column("next_attempt_at", DateTime, nullable=True),
-    Column("lease_until", DateTime, nullable=True),
-    Column("lease_owner", String(64), nullable=True),
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     # what the receiving server said last
     Column("smtp_answer_code", Integer, nullable=True),
@@ -117,12 +113,19 @@ deliveries = Table(
     Index("ix_deliveries_account_recipient", "account_id", "recipient", "created_at"),
     Index("ix_deliveries_account_sender", "account_id", "sender", "created_at"),
     Index("ix_deliveries_message", "message_id"),
-    Index(
-        "ix_deliveries_due",
-        "next_attempt_at",
-        sqlite_where=text("status IN ('queued', 'deferred')"),
-        postgresql_where=text("status IN ('queued', 'deferred')"),
-    ),
+)
+
+# The queue proper: one narrow row per delivery still to be attempted (queued or deferred),
+# removed when it is delivered or bounced. Claims update only these rows and their two
+# indexes, not the wide, seven-times-indexed log rows.
+delivery_queue = Table(
+    "delivery_queue",
+    metadata,
+    Column("delivery_id", Id, ForeignKey("deliveries.id"), primary_key=True, autoincrement=False),
+    Column("next_attempt_at", DateTime, nullable=False),
+    Column("lease_until", DateTime, nullable=True),
+    Column("lease_owner", String(64), nullable=True),
+    Index("ix_delivery_queue_due", "next_attempt_at"),
 )
 
 delivery_attempts = Table(
