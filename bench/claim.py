@@ -117,13 +117,7 @@ def fill(db: Database, n: int) -> None:
 
         db.write_sync(insert)
         print(f"  filled {start + len(rows):,}", flush=True)
-    # every delivery is queued, due at its creation time
-    db.write_sync(
-        lambda conn: conn.exec_driver_sql(
-            "INSERT INTO delivery_queue (delivery_id, next_attempt_at) "
-            "SELECT id, created_at FROM deliveries"
-        )
-    )
+    # (each queued delivery was put in delivery_queue by the database's insert trigger)
     if db.dialect == "postgresql":
         db.write_sync(lambda conn: conn.exec_driver_sql("ANALYZE deliveries"))
         db.write_sync(lambda conn: conn.exec_driver_sql("ANALYZE delivery_queue"))

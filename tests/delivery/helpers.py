@@ -113,9 +113,6 @@ def seed(
                     .returning(deliveries.c.id)
                 ).scalar_one()
             )
-            conn.execute(
-                sa.insert(delivery_queue).values(delivery_id=ids[-1], next_attempt_at=created_at)
-            )
         return Seeded(acct, message_id, ids)
 
     return db.write_sync(job)

@@ -16,17 +16,11 @@ from sqlalchemy import Connection
 
 from mailpulse.core import status
 from mailpulse.core.model import NewMessage
-from mailpulse.store.tables import deliveries, delivery_queue, messages
+from mailpulse.store.tables import deliveries, messages
 
 # Built once: this is the hot path of every accepted email.
 _INSERT_MESSAGE = messages.insert().returning(messages.c.id)
 _INSERT_DELIVERY = deliveries.insert()
-_QUEUE_MESSAGE = delivery_queue.insert().from_select(
-    ["delivery_id", "next_attempt_at"],
-    sa.select(deliveries.c.id, deliveries.c.created_at).where(
-        deliveries.c.message_id == sa.bindparam("message_id")
-    ),
-)
 
 
 def insert_message(conn: Connection, message: NewMessage) -> int:
@@ -66,7 +60,7 @@ def insert_message(conn: Connection, message: NewMessage) -> int:
             for d in message.deliveries
         ],
     )
-    conn.execute(_QUEUE_MESSAGE, {"message_id": message_row})
+    # (a trigger of migration 0002 puts each new pending delivery in delivery_queue)
     return message_row
 
 
