@@ -137,13 +137,14 @@ def _serve_http(host: str | None, port: int | None, *, deliver: bool) -> None:
         "loop": "uvloop",
         "http": "httptools",
     }
-    if settings.processes > 1:
+    processes = settings.process_count()
+    if processes > 1:
         # Each process builds its own runtime from the same settings (the environment).
         os.environ[DELIVER_ENV] = "1" if deliver else "0"
         uvicorn.run(
             "mailpulse.api.app:app_from_environment",
             factory=True,
-            workers=settings.processes,
+            workers=processes,
             **options,
         )
     else:

@@ -46,10 +46,13 @@ class Settings(BaseSettings):
     http_port: int = 8000
     public_url: str = Field(default="", description="base URL printed in examples and links")
     processes: int = Field(
-        default=1,
-        description="server processes for `serve` and `api`, sharing the port and the store; "
-        "with `serve` each runs a delivery worker too",
+        default=0,
+        description="server processes for `serve` and `api`, sharing the port and the store "
+        "(0: one per CPU core); with `serve` each runs a delivery worker too",
     )
+
+    def process_count(self) -> int:
+        return self.processes if self.processes > 0 else (os.cpu_count() or 1)
     hostname: str = Field(
         default="", description="this host's name, used in Message-IDs (default: the FQDN)"
     )
