@@ -50,9 +50,6 @@ class Settings(BaseSettings):
         description="server processes for `serve` and `api`, sharing the port and the store "
         "(0: one per CPU core); with `serve` each runs a delivery worker too",
     )
-
-    def process_count(self) -> int:
-        return self.processes if self.processes > 0 else (os.cpu_count() or 1)
     hostname: str = Field(
         default="", description="this host's name, used in Message-IDs (default: the FQDN)"
     )
@@ -127,6 +124,9 @@ class Settings(BaseSettings):
     command_timeout: float = Field(
         default=60.0, description="seconds to wait for the reply to any SMTP command"
     )
+
+    def process_count(self) -> int:
+        return self.processes if self.processes > 0 else (os.cpu_count() or 1)
 
     def resolved_secret_key(self) -> str:
         """The token signing key: configured, or generated once and kept under data_dir."""
