@@ -139,8 +139,8 @@ def test_senders_are_per_account(db: Database) -> None:
             c, account_id=a, email="Me@Brand.example", name="", now=T0, status="active"
         )
     )
-    assert db.read_sync(lambda c: accounts.sender_allowed(c, a, "me@brand.example"))
-    assert not db.read_sync(lambda c: accounts.sender_allowed(c, b, "me@brand.example"))
+    assert db.read_sync(lambda c: accounts.sender_check(c, a, "me@brand.example")) == (True, True)
+    assert db.read_sync(lambda c: accounts.sender_check(c, b, "Me@brand.example")) == (True, False)
 
 
 @pytest.mark.parametrize(

@@ -7,12 +7,10 @@ reveals how much mail this or another tenant sends.
 
 from __future__ import annotations
 
-import re
 import secrets
 from collections.abc import Callable
 
 ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
-EMAIL_ID_RE = re.compile(r"^[0-9a-z]{6}-[0-9a-z]{6}-[0-9a-z]{2}$")
 
 IdFactory = Callable[[], str]
 
@@ -28,10 +26,6 @@ def new_email_id() -> str:
         n, r = divmod(n, 36)
         digits.append(ALPHABET[r])
     return f"{''.join(digits[:6])}-{''.join(digits[6:12])}-{''.join(digits[12:])}"
-
-
-def is_email_id(value: str) -> bool:
-    return bool(EMAIL_ID_RE.match(value))
 
 
 def new_token(nbytes: int = 32) -> str:

@@ -69,11 +69,6 @@ def create_account(
     )
 
 
-def get_account(conn: Connection, account_id: int) -> Account | None:
-    row = conn.execute(sa.select(*_ACCOUNT_COLUMNS).where(accounts.c.id == account_id)).first()
-    return None if row is None else _account(row)
-
-
 def find_account(conn: Connection, ref: str) -> Account | None:
     """By numeric id, client id or name: what an operator types on the command line."""
     condition = sa.or_(accounts.c.client_id == ref, accounts.c.name == ref)
@@ -187,12 +182,18 @@ def list_senders(conn: Connection, account_id: int) -> list[dict[str, object]]:
     return [dict(row._mapping) for row in rows]
 
 
-def sender_allowed(conn: Connection, account_id: int, email: str) -> bool:
-    row = conn.execute(
-        sa.select(senders.c.id).where(
+def sender_check(conn: Connection, account_id: int, sender: str) -> tuple[bool, bool]:
+    """(the account is SMTP-activated, ``sender`` is one of its active senders)."""
+    allowed = (
+        sa.select(senders.c.id)
+        .where(
             senders.c.account_id == account_id,
-            senders.c.email == email.lower(),
+            senders.c.email == sender.lower(),
             senders.c.status == "active",
         )
+        .exists()
+    )
+    row = conn.execute(
+        sa.select(accounts.c.smtp_activated, allowed).where(accounts.c.id == account_id)
     ).first()
-    return row is not None
+    return (False, False) if row is None else (bool(row[0]), bool(row[1]))

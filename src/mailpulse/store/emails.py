@@ -147,15 +147,3 @@ def get_log_records(
     )
     found = {row.public_id: dict(row._mapping) for row in conn.execute(query)}
     return [found[pid] for pid in dict.fromkeys(public_ids) if pid in found]
-
-
-def queued_state(conn: Connection, public_ids: list[str]) -> dict[str, str]:
-    """Status by public id (any account): used by recovery checks and tests."""
-    if not public_ids:
-        return {}
-    rows = conn.execute(
-        sa.select(deliveries.c.public_id, deliveries.c.status).where(
-            deliveries.c.public_id.in_(public_ids)
-        )
-    )
-    return {str(r[0]): str(r[1]) for r in rows}

@@ -5,13 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import sqlalchemy as sa
-from sqlalchemy import Connection
-
 from mailpulse.core.model import NewMessage
-from mailpulse.store import emails
+from mailpulse.store import accounts, emails
 from mailpulse.store.db import Database
-from mailpulse.store.tables import accounts, senders
 
 
 class SqlSubmitStore:
@@ -43,22 +39,7 @@ class SqlSubmitStore:
         return answer
 
     async def _sender_check(self, account_id: int, sender: str) -> tuple[bool, bool]:
-        def query(conn: Connection) -> tuple[bool, bool]:
-            allowed = (
-                sa.select(senders.c.id)
-                .where(
-                    senders.c.account_id == account_id,
-                    senders.c.email == sender,
-                    senders.c.status == "active",
-                )
-                .exists()
-            )
-            row = conn.execute(
-                sa.select(accounts.c.smtp_activated, allowed).where(accounts.c.id == account_id)
-            ).first()
-            return (False, False) if row is None else (bool(row[0]), bool(row[1]))
-
-        return await self.db.read(query)
+        return await self.db.read(lambda conn: accounts.sender_check(conn, account_id, sender))
 
     async def template_exists(self, account_id: int, template_id: str) -> bool:
         # Stored templates arrive with the templates issue; until then no id names one.
