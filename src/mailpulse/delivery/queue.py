@@ -202,6 +202,32 @@ def load_messages(conn: Connection, ids: Sequence[int]) -> dict[int, StoredMessa
     return {row.id: StoredMessage(row.id, row.envelope_from, bytes(row.raw)) for row in rows}
 
 
+# The writes of record_results, built once like the claim (executemany parameters).
+_RECORD = (
+    update(deliveries)
+    .where(deliveries.c.id == bindparam("_id"))
+    .values(
+        status=bindparam("_status"),
+        updated_at=bindparam("_updated_at"),
+        send_date=bindparam("_send_date"),
+        attempts=bindparam("_attempts"),
+        smtp_answer_code=bindparam("_code"),
+        smtp_answer_subcode=bindparam("_subcode"),
+        smtp_answer_data=bindparam("_data"),
+        used_ip=bindparam("_used_ip"),
+        bounce_category=bindparam("_category"),
+    )
+)
+_DEQUEUE = delete(delivery_queue).where(
+    delivery_queue.c.delivery_id.in_(bindparam("ids", expanding=True))
+)
+_REQUEUE = (
+    update(delivery_queue)
+    .where(delivery_queue.c.delivery_id == bindparam("_id"))
+    .values(next_attempt_at=bindparam("_next_attempt_at"), lease_owner=None, lease_until=None)
+)
+
+
 def _final_event(result: DeliveryResult, classification: Classification) -> str:
     if classification.outcome == DELIVERED:
         return "delivered"
@@ -223,7 +249,6 @@ def record_results(
     if not results:
         return 0
     policy = policy or RetryPolicy()
-    d = deliveries
     q = delivery_queue
     ids = [r.delivery.id for r in results]
     holders = select(q.c.delivery_id, q.c.lease_owner).where(q.c.delivery_id.in_(ids))
@@ -310,37 +335,17 @@ def record_results(
             )
     conn.execute(insert(delivery_attempts), attempt_rows)
     if update_rows:
-        conn.execute(
-            update(d)
-            .where(d.c.id == bindparam("_id"))
-            .values(
-                status=bindparam("_status"),
-                updated_at=bindparam("_updated_at"),
-                send_date=bindparam("_send_date"),
-                attempts=bindparam("_attempts"),
-                smtp_answer_code=bindparam("_code"),
-                smtp_answer_subcode=bindparam("_subcode"),
-                smtp_answer_data=bindparam("_data"),
-                used_ip=bindparam("_used_ip"),
-                bounce_category=bindparam("_category"),
-            ),
-            update_rows,
-        )
+        conn.execute(_RECORD, update_rows)
         finished = [row["_id"] for row in update_rows if row["_next_attempt_at"] is None]
         if finished:
-            conn.execute(delete(q).where(q.c.delivery_id.in_(finished)))
-        retries = [row for row in update_rows if row["_next_attempt_at"] is not None]
+            conn.execute(_DEQUEUE, {"ids": finished})
+        retries = [
+            {"_id": row["_id"], "_next_attempt_at": row["_next_attempt_at"]}
+            for row in update_rows
+            if row["_next_attempt_at"] is not None
+        ]
         if retries:
-            conn.execute(
-                update(q)
-                .where(q.c.delivery_id == bindparam("_id"))
-                .values(
-                    next_attempt_at=bindparam("_next_attempt_at"),
-                    lease_owner=None,
-                    lease_until=None,
-                ),
-                [{"_id": r["_id"], "_next_attempt_at": r["_next_attempt_at"]} for r in retries],
-            )
+            conn.execute(_REQUEUE, retries)
     if event_rows:
         conn.execute(insert(events), event_rows)
     return len(update_rows)
