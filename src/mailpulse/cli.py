@@ -120,6 +120,7 @@ def _serve_http(host: str | None, port: int | None, *, deliver: bool) -> None:
     import uvicorn
 
     from mailpulse.api.app import DELIVER_ENV, create_app
+    from mailpulse.api.server import uvicorn_options
     from mailpulse.runtime import build_runtime
 
     overrides: dict[str, Any] = {}
@@ -135,7 +136,8 @@ def _serve_http(host: str | None, port: int | None, *, deliver: bool) -> None:
         "log_level": os.environ.get("MAILPULSE_LOG_LEVEL", "info").lower(),
         "access_log": False,
         "loop": "uvloop",
-        "http": "httptools",
+        # httptools with a header timeout and size limit, keep-alive timeout, connection cap
+        **uvicorn_options(settings),
     }
     processes = settings.process_count()
     if processes > 1:

@@ -54,6 +54,34 @@ class Settings(BaseSettings):
         default="", description="this host's name, used in Message-IDs (default: the FQDN)"
     )
 
+    # HTTP limits: bounded work per request and per connection (api/deps.py, api/server.py)
+    http_header_timeout: float = Field(
+        default=10.0,
+        description="seconds a connection may take to send a request's headers "
+        "(from connect, or from the first byte of a later request); then it is closed",
+    )
+    http_body_timeout: float = Field(
+        default=60.0, description="seconds a request may take to send its whole body (then 408)"
+    )
+    http_keep_alive_timeout: float = Field(
+        default=5.0, description="seconds an idle keep-alive connection is kept open"
+    )
+    http_max_connections: int = Field(
+        default=1000,
+        description="concurrent connections and requests per process; beyond it requests get 503",
+    )
+    http_max_header_bytes: int = Field(
+        default=64 * 1024, description="most bytes of request line and headers (then 431)"
+    )
+    http_small_body_bytes: int = Field(
+        default=8 * 1024,
+        description="body limit of the token endpoint and the email-log queries (then 413)",
+    )
+    http_max_body_items: int = Field(
+        default=10_000,
+        description="most JSON values, form fields or multipart parts in one request (then 413)",
+    )
+
     # tokens
     secret_key: str = Field(
         default="", description="signing key for access tokens; generated under data_dir if empty"

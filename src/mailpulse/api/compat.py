@@ -19,16 +19,20 @@ Quirks handled (numbers refer to compat §h), with the client that causes each:
 - template id as int or string, ``real_id`` instead of ``id``: PY, curl docs, SEED (h.10).
 - repeated and trailing slashes in paths: CS, JAVA, RB, GO; raw ``@`` / ``+`` in paths (h.14-16).
 - base64 with newlines every 60 characters (RB), without padding or URL-safe (h.18).
+
+Decoding is bounded before it is done (issue 6): a JSON text is scanned for its number of values
+and its depth before it is parsed, a form or multipart body has its fields counted first, and a
+PHP string is parsed on a read budget. So no body, however shaped, builds a tree much larger than
+itself, and nothing downstream ever walks a tree deeper than :data:`MAX_DEPTH`.
 """
 
 from __future__ import annotations
 
 import base64
-import copy
-import json
 import re
 from codecs import BOM_UTF8
 from collections.abc import Callable
+from dataclasses import dataclass
 from email import policy
 from email.message import Message
 from email.parser import BytesParser
@@ -36,9 +40,10 @@ from io import BytesIO
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+import orjson
 import phpserialize
 
-from mailpulse.core.errors import BADLY_FORMED, ApiError
+from mailpulse.core.errors import BADLY_FORMED, TOO_DEEP, TOO_MANY_FIELDS, ApiError
 
 _SLASHES = re.compile(r"/{2,}")
 _PHP_SERIALIZED = re.compile(r"(?:[asibd]:|N;)")
@@ -46,6 +51,24 @@ _JSON_START = ("{", "[")
 _CYRILLIC_CC = "\u0441\u0441"
 _RECIPIENT_KEYS = ("to", "cc", "bcc")
 _TRUE_WORDS = {"1": True, "true": True, "0": False, "false": False}
+
+# The deepest structure a real client sends is about 6 levels (body > email > template >
+# variables > a list > an object); 32 leaves room for any template variables while staying far
+# below Python's recursion limit (1000), which the decoders and validators would otherwise hit
+# (a 490-deep ``email`` was a 500).
+MAX_DEPTH = 32
+
+
+@dataclass(frozen=True)
+class Shape:
+    """How much structure one request may carry: values (JSON values, form fields, multipart
+    parts, PHP array members) and nesting depth."""
+
+    max_items: int = 10_000
+    max_depth: int = MAX_DEPTH
+
+
+DEFAULT_SHAPE = Shape()
 
 
 # ---------------------------------------------------------------------------------------- paths
@@ -59,36 +82,39 @@ def normalise_path(path: str) -> str:
 # ------------------------------------------------------------------------------ query and body
 
 
-def decode_query(query_string: bytes | str) -> dict[str, Any]:
+def decode_query(query_string: bytes | str, shape: Shape = DEFAULT_SHAPE) -> dict[str, Any]:
     """An ordinary query string, or PY's URL-quoted JSON object, as a dict."""
     text = _utf8(query_string) if isinstance(query_string, bytes) else query_string
     unquoted = _strict(unquote, text, errors="strict")
     if unquoted.lstrip().startswith("{"):  # JSON text starting with "{" is an object
-        return dict(_json(unquoted))
-    return _form(text)
+        return dict(_json(unquoted, shape))
+    return _form(text, shape)
 
 
-def decode_body(content_type: str | None, body: bytes) -> Any:
+def decode_body(content_type: str | None, body: bytes, shape: Shape = DEFAULT_SHAPE) -> Any:
     """The parsed request body: JSON (sniffed), form-urlencoded or multipart; empty -> ``{}``."""
     body = body.removeprefix(BOM_UTF8).strip()
     if not body:
         return {}
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     if body.startswith((b"{", b"[")) or _is_json_media(media_type):
-        return _json(_utf8(body))
+        return _json(body, shape)
     if media_type == "application/x-www-form-urlencoded":
-        return _form(_utf8(body))
+        return _form(_utf8(body), shape)
     if media_type == "multipart/form-data":
-        return _multipart(content_type or "", body)
+        return _multipart(content_type or "", body, shape)
     raise _badly_formed()
 
 
 def request_params(
-    query_string: bytes | str, content_type: str | None, body: bytes
+    query_string: bytes | str,
+    content_type: str | None,
+    body: bytes,
+    shape: Shape = DEFAULT_SHAPE,
 ) -> dict[str, Any]:
     """Query parameters overlaid with the body's, when the body is an object."""
-    params = decode_query(query_string)
-    decoded = decode_body(content_type, body)
+    params = decode_query(query_string, shape)
+    decoded = decode_body(content_type, body, shape)
     if isinstance(decoded, dict):
         params.update(decoded)
     return params
@@ -110,14 +136,56 @@ def _strict(decode: Callable[..., str], *args: Any, **kwargs: Any) -> str:
         raise _badly_formed() from exc
 
 
-def _json(text: str) -> Any:
+# A JSON string (escapes included) or one structural character. Strings are removed before
+# counting, so a comma or a bracket inside a text body is never mistaken for structure.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_JSON_BRACKETS = re.compile(rb"[\[\]{}]")
+
+
+def check_json_shape(data: bytes, shape: Shape = DEFAULT_SHAPE) -> None:
+    """Refuse a JSON text with more values or deeper nesting than ``shape`` allows, before it is
+    parsed (parsing ``[{},{},...]`` costs about 25 bytes of memory per byte of input).
+
+    Counting is at C speed. Commas and opening brackets bound the values and the depth; only when
+    that bound is too high (brackets and commas inside strings count too) are the strings cut out
+    and the structure counted exactly, and the depth walked.
+    """
+    containers = data.count(b"[") + data.count(b"{")
+    if containers + data.count(b",") <= shape.max_items and containers <= shape.max_depth:
+        return  # every ordinary request
+    # Each value brings at most four quotes (a key and a string); cutting out a million strings
+    # would itself take a second, so too many strings are refused first.
+    if data.count(b'"') - data.count(b'\\"') > 4 * shape.max_items:
+        raise TOO_MANY_FIELDS()
+    data = _JSON_STRING.sub(b"", data)
+    containers = data.count(b"[") + data.count(b"{")
+    if containers + data.count(b",") > shape.max_items:
+        raise TOO_MANY_FIELDS()
+    if containers <= shape.max_depth:
+        return
+    depth = 0
+    for match in _JSON_BRACKETS.finditer(data):
+        if match.group() in (b"[", b"{"):
+            depth += 1
+            if depth > shape.max_depth:
+                raise TOO_DEEP()
+        else:
+            depth -= 1
+
+
+def _json(text: str | bytes, shape: Shape = DEFAULT_SHAPE) -> Any:
+    """Parse strictly (orjson: UTF-8 only, no lone surrogates such as ``\\ud800``, no NaN)."""
+    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    check_json_shape(data, shape)
     try:
-        return json.loads(text)
+        return orjson.loads(data)
     except (ValueError, RecursionError) as exc:
         raise _badly_formed() from exc
 
 
-def _form(text: str) -> dict[str, Any]:
+def _form(text: str, shape: Shape = DEFAULT_SHAPE) -> dict[str, Any]:
+    if text.count("&") >= shape.max_items:  # counted before a single field is built
+        raise TOO_MANY_FIELDS()
     try:
         return dict(parse_qsl(text, keep_blank_values=True, errors="strict"))
     except UnicodeError as exc:
@@ -128,7 +196,15 @@ def _is_json_media(media_type: str) -> bool:
     return media_type == "application/json" or media_type.endswith("+json")
 
 
-def _multipart(content_type: str, body: bytes) -> dict[str, Any]:
+_BOUNDARY = re.compile(r'boundary\s*=\s*"?([^";,\s]+)', re.IGNORECASE)
+
+
+def _multipart(content_type: str, body: bytes, shape: Shape = DEFAULT_SHAPE) -> dict[str, Any]:
+    boundary = _BOUNDARY.search(content_type)
+    if boundary is None:
+        raise _badly_formed()
+    if body.count(b"--" + boundary.group(1).encode("latin-1", "replace")) > shape.max_items:
+        raise TOO_MANY_FIELDS()  # counted before the parser builds one object per part
     header = "Content-Type: " + " ".join(content_type.splitlines()) + "\r\n\r\n"
     message = BytesParser(policy=policy.HTTP).parsebytes(header.encode("latin-1", "replace") + body)
     if message.defects or not message.is_multipart():
@@ -147,21 +223,41 @@ def _form_field(part: Message) -> tuple[str, str]:
 # ----------------------------------------------------------------- email / emails parameters
 
 
-def decode_structured(value: Any) -> Any:
+def decode_structured(value: Any, shape: Shape = DEFAULT_SHAPE) -> Any:
     """``email`` / ``emails`` as an object, a JSON string or a PHP ``serialize()`` string."""
     if not isinstance(value, str):
         return value
     text = value.strip()
     if text.startswith(_JSON_START):
-        return _json(text)
+        return _json(text, shape)
     if _PHP_SERIALIZED.match(text):
-        return _php_unserialize(text)
+        value = _php_unserialize(text, shape)
+        check_depth(value, shape)
+        return value
     raise _badly_formed()
 
 
-def _php_unserialize(text: str) -> Any:
+class _BudgetedStream(BytesIO):
+    """phpserialize reads a few times per value: a budget of reads bounds the values it builds
+    (its pure-Python parser is slow, so a million small members would cost seconds)."""
+
+    def __init__(self, data: bytes, reads: int) -> None:
+        super().__init__(data)
+        self.reads_left = reads
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        self.reads_left -= 1
+        if self.reads_left < 0:
+            raise TOO_MANY_FIELDS()
+        return super().read(size)
+
+
+_READS_PER_PHP_VALUE = 8  # type, ':', length digits one by one, ':', payload, terminator
+
+
+def _php_unserialize(text: str, shape: Shape = DEFAULT_SHAPE) -> Any:
     try:
-        stream = BytesIO(text.encode("utf-8"))
+        stream = _BudgetedStream(text.encode("utf-8"), shape.max_items * _READS_PER_PHP_VALUE)
         value = phpserialize.load(
             stream, decode_strings=True, errors="strict", array_hook=_php_array
         )
@@ -170,6 +266,23 @@ def _php_unserialize(text: str) -> Any:
     if stream.read():
         raise _badly_formed()
     return value
+
+
+def check_depth(value: Any, shape: Shape = DEFAULT_SHAPE) -> None:
+    """Refuse a decoded structure nested deeper than ``shape.max_depth`` (iteratively: a deep
+    tree cannot exhaust the stack here). Its size is already bounded by the decoder."""
+    level: list[Any] = [value]
+    for _ in range(shape.max_depth):
+        level = [
+            child
+            for node in level
+            if isinstance(node, dict | list)
+            for child in (node.values() if isinstance(node, dict) else node)
+            if isinstance(child, dict | list)
+        ]
+        if not level:
+            return
+    raise TOO_DEEP()
 
 
 def _php_array(pairs: list[tuple[Any, Any]]) -> list[Any] | dict[str, Any]:
@@ -185,7 +298,9 @@ def canonical_email(raw: Any) -> dict[str, Any]:
         raw = {}
     if not isinstance(raw, dict):
         raise _badly_formed()
-    email = _resolve_aliases(copy.deepcopy(raw))
+    # A shallow copy: the normalisers build new containers where they change anything, and the
+    # deep copy this replaced cost seconds and gigabytes on a large unvalidated tree.
+    email = _resolve_aliases(dict(raw))
     email = _drop_empty({key: _NORMALISERS.get(key, _same)(value) for key, value in email.items()})
     template = email.get("template")
     if isinstance(template, dict) and "id" not in template and ("html" in email or "text" in email):

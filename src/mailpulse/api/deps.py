@@ -1,16 +1,31 @@
-"""Request-scoped helpers the endpoints share: the runtime, decoded params, the caller."""
+"""Request-scoped helpers the endpoints share: the runtime, decoded params, the caller.
+
+Bounded work per request is structural here: every route is built by :func:`public` or
+:func:`authenticated`, which names the endpoint's body limit (sized to what the endpoint can
+legitimately carry) and, for an authenticated one, checks the caller before a single byte of
+the body is read. The body is refused on its Content-Length, and counted while it streams in.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import Request
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
+from starlette.routing import Route
 
 from mailpulse.api import compat
+from mailpulse.config import Settings
 from mailpulse.core import errors
 from mailpulse.core.auth import hash_api_key, looks_like_api_key
 from mailpulse.runtime import Runtime
 from mailpulse.store import accounts
+
+BodyLimit = Callable[[Settings], int]
+_LIMIT_KEY = "mailpulse.body_limit"
 
 
 def runtime(request: Request) -> Runtime:
@@ -18,32 +33,94 @@ def runtime(request: Request) -> Runtime:
     return rt
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refusing (without reading it all) one larger than any acceptable message."""
+# -- body limits, one per endpoint ---------------------------------------------------------------
+def small_body(settings: Settings) -> int:
+    """The token endpoint and the log queries: a few parameters."""
+    return settings.http_small_body_bytes
+
+
+def info_body(settings: Settings) -> int:
+    """``/smtp/emails/info``: ``max_info_ids`` ids of 16 characters, as JSON, PHP ``serialize()``
+    or URL-encoded JSON in a form (up to ~100 bytes each), plus the small-body allowance."""
+    return settings.max_info_ids * 128 + settings.http_small_body_bytes
+
+
+def send_body(settings: Settings) -> int:
+    """A send: the message-size limit plus encoding overhead (base64 grows content by 4/3; JSON
+    strings, form encoding and PHP serialize add a little more)."""
+    return settings.max_message_bytes * 3 // 2 + 1024 * 1024
+
+
+# -- routes --------------------------------------------------------------------------------------
+def public(
+    path: str, handler: Callable[[Request], Awaitable[Response]], *, body: BodyLimit
+) -> Route:
+    """A POST route anyone may call (the token endpoint): its body limit must be small."""
+
+    async def endpoint(request: Request) -> Response:
+        request.scope[_LIMIT_KEY] = body(runtime(request).settings)
+        return await handler(request)
+
+    return Route(path, endpoint, methods=["POST"])
+
+
+def authenticated(
+    path: str,
+    handler: Callable[[Request, int], Awaitable[Response]],
+    *,
+    method: str,
+    body: BodyLimit,
+) -> Route:
+    """A route for an account: the caller is authenticated before its body is read."""
+
+    async def endpoint(request: Request) -> Response:
+        account = await account_id(request)
+        request.scope[_LIMIT_KEY] = body(runtime(request).settings)
+        return await handler(request, account)
+
+    return Route(path, endpoint, methods=[method])
+
+
+async def read_body(request: Request, limit: int, timeout: float) -> bytes:
+    """The body, refused (413) on its Content-Length or as soon as more than ``limit`` bytes
+    arrived, and (408) when it has not all arrived within ``timeout`` seconds."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise errors.MESSAGE_TOO_LARGE()
+        raise errors.BODY_TOO_LARGE()
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise errors.MESSAGE_TOO_LARGE()
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise errors.BODY_TOO_LARGE()
+                chunks.append(chunk)
+    except TimeoutError:
+        raise errors.BODY_TIMEOUT() from None
+    except ClientDisconnect:
+        raise errors.BODY_TIMEOUT() from None  # nobody is left to read the answer
     return b"".join(chunks)
 
 
-def body_limit(rt: Runtime) -> int:
-    # base64 grows content by 4/3; JSON strings and PHP serialize add a little more.
-    return rt.settings.max_message_bytes * 3 // 2 + 1024 * 1024
+def shape(settings: Settings) -> compat.Shape:
+    return compat.Shape(max_items=settings.http_max_body_items)
 
 
 async def params(request: Request) -> dict[str, Any]:
-    """Query string and body merged into one dict, whatever the client's encoding."""
-    rt = runtime(request)
-    body = await read_body(request, body_limit(rt))
+    """Query string and body merged into one dict, whatever the client's encoding.
+
+    The body limit is the route's (see :func:`public` / :func:`authenticated`); a route built
+    some other way gets the small one.
+    """
+    settings = runtime(request).settings
+    limit = request.scope.get(_LIMIT_KEY) or small_body(settings)
+    body = await read_body(request, limit, settings.http_body_timeout)
     return compat.request_params(
-        request.scope.get("query_string", b""), request.headers.get("content-type"), body
+        request.scope.get("query_string", b""),
+        request.headers.get("content-type"),
+        body,
+        shape(settings),
     )
 
 

@@ -10,9 +10,8 @@ import asyncio
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
-from mailpulse.api.deps import params, runtime
+from mailpulse.api.deps import params, public, runtime, small_body
 from mailpulse.api.json import JSONResponse
 from mailpulse.core.auth import verify_secret
 from mailpulse.store import accounts
@@ -62,4 +61,5 @@ async def access_token(request: Request) -> Response:
     )
 
 
-ROUTES = [Route("/oauth/access_token", access_token, methods=["POST"])]
+# Anyone may call it, so its body limit is the small one (a few parameters).
+ROUTES = [public("/oauth/access_token", access_token, body=small_body)]

@@ -71,3 +71,9 @@ BAD_DATE = ErrorKind(400, 799, "Wrong date format")
 UNAUTHORIZED = ErrorKind(401, 401, "Unauthorized!")
 NOT_FOUND = ErrorKind(404, 404, "Not found")
 METHOD_NOT_ALLOWED = ErrorKind(405, 405, "Method not allowed")
+
+# Bounded work per request (api/deps.py, api/compat.py, api/server.py): refused before the work.
+BODY_TOO_LARGE = ErrorKind(413, 413, "Request body too large for this endpoint")
+TOO_MANY_FIELDS = ErrorKind(413, 413, "Too many fields in the request")
+TOO_DEEP = unprocessable(999, "Badly formed incoming data: nested too deeply")
+BODY_TIMEOUT = ErrorKind(408, 408, "Request body not received in time")
