@@ -17,6 +17,7 @@ import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mailpulse.api.app import create_app
+from mailpulse.api.server import uvicorn_options
 from mailpulse.cli import create_account
 from mailpulse.config import Settings
 from mailpulse.core.auth import hash_api_key, new_api_key
@@ -130,7 +131,14 @@ def running_server(
     migrate.upgrade(runtime.db.engine)
     recorder = StatusRecorder(create_app(runtime, deliver=deliver))
     server = uvicorn.Server(
-        uvicorn.Config(recorder, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        uvicorn.Config(
+            recorder,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            **uvicorn_options(config),  # the production protocol limits
+        )
     )
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()
