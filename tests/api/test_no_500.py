@@ -74,7 +74,7 @@ def test_lone_surrogate_in_token_request_is_a_4xx(server: RunningServer, field: 
     "email",
     [
         '{"subject": "a{S}b", "text": "t", "to": [{"email": "r@example.org"}]}',
-        '{"subject": "s", "html": "PGI+{S}", "to": [{"email": "r@example.org"}]}',
+        '{"subject": "s", "html": "<p>{S}</p>", "to": [{"email": "r@example.org"}]}',
         '{"subject": "s", "text": "a{S}", "to": [{"email": "r@example.org"}]}',
         '{"subject": "s", "text": "t", "to": [{"email": "r@example.org"}],'
         ' "attachments": {"a.txt": "x{S}"}}',
