@@ -12,7 +12,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from mailpulse.api import compat
 from mailpulse.core import validate
 from mailpulse.core.validate import Limits, parse_email
 from tests.support.server import RunningServer, Tenant, running_server
@@ -267,3 +270,23 @@ def test_recipients_are_counted_before_any_address_is_validated(
         parse_email(email, Limits(max_recipients=100))
     assert (raised.value.error_code, raised.value.message) == (550, "5.5.3 Too many recipients")
     assert checked == []
+
+
+TRICKY_TEXT = st.text(alphabet='ab,[]{}"\\:\n', max_size=12)
+TRICKY_JSON = st.recursive(
+    TRICKY_TEXT | st.integers() | st.none(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(TRICKY_TEXT, children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(TRICKY_JSON)
+def test_structure_is_counted_outside_strings_only(value: Any) -> None:
+    data = json.dumps(value).encode()
+    structure = compat._JSON_STRING.sub(b"", data)  # the slow, obviously right way
+    items = sum(structure.count(c) for c in (b",", b"[", b"{"))
+    compat.check_json_shape(data, compat.Shape(max_items=items, max_depth=100))
+    with pytest.raises(compat.ApiError):
+        compat.check_json_shape(data, compat.Shape(max_items=items - 1, max_depth=100))

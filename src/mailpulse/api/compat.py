@@ -147,30 +147,61 @@ def check_json_shape(data: bytes, shape: Shape = DEFAULT_SHAPE) -> None:
     parsed (parsing ``[{},{},...]`` costs about 25 bytes of memory per byte of input).
 
     Counting is at C speed. Commas and opening brackets bound the values and the depth; only when
-    that bound is too high (brackets and commas inside strings count too) are the strings cut out
-    and the structure counted exactly, and the depth walked.
+    that bound is too high (brackets and commas inside strings count too) is the structure
+    counted outside the strings, and the depth walked.
     """
     containers = data.count(b"[") + data.count(b"{")
     if containers + data.count(b",") <= shape.max_items and containers <= shape.max_depth:
         return  # every ordinary request
-    # Each value brings at most four quotes (a key and a string); cutting out a million strings
-    # would itself take a second, so too many strings are refused first.
-    if data.count(b'"') - data.count(b'\\"') > 4 * shape.max_items:
+    # Each value brings at most four quotes (a key and a string): more strings than that are
+    # refused before they are even looked for.
+    if data.count(b'"') - data.count(b'\\"') > 4 * (shape.max_items + 1):
         raise TOO_MANY_FIELDS()
-    data = _JSON_STRING.sub(b"", data)
-    containers = data.count(b"[") + data.count(b"{")
-    if containers + data.count(b",") > shape.max_items:
+    gaps = _outside_strings(data, 8 * shape.max_items)
+    if gaps is None:  # quotes hard to pair (escapes everywhere): cut the strings out instead
+        data = _JSON_STRING.sub(b"", data)
+        gaps = [(0, len(data))]
+    containers = sum(data.count(b"[", a, b) + data.count(b"{", a, b) for a, b in gaps)
+    if containers + sum(data.count(b",", a, b) for a, b in gaps) > shape.max_items:
         raise TOO_MANY_FIELDS()
     if containers <= shape.max_depth:
         return
     depth = 0
-    for match in _JSON_BRACKETS.finditer(data):
-        if match.group() in (b"[", b"{"):
-            depth += 1
-            if depth > shape.max_depth:
-                raise TOO_DEEP()
-        else:
-            depth -= 1
+    for start, end in gaps:
+        for match in _JSON_BRACKETS.finditer(data, start, end):
+            if match.group() in (b"[", b"{"):
+                depth += 1
+                if depth > shape.max_depth:
+                    raise TOO_DEEP()
+            else:
+                depth -= 1
+
+
+def _outside_strings(data: bytes, budget: int) -> list[tuple[int, int]] | None:
+    """The stretches of ``data`` outside JSON strings, found with ``bytes.find`` (memchr speed,
+    where a regex crawls at ~150 MB/s); None when that takes more than ``budget`` steps."""
+    gaps: list[tuple[int, int]] = []
+    position = steps = 0
+    while True:
+        start = data.find(b'"', position)
+        if start < 0:
+            gaps.append((position, len(data)))
+            return gaps
+        gaps.append((position, start))
+        end = start
+        while True:
+            end = data.find(b'"', end + 1)
+            if end < 0:
+                return gaps  # an unterminated string: the parser refuses it
+            backslash = end
+            while data[backslash - 1] == 0x5C:  # stops at the opening quote at the latest
+                backslash -= 1
+            steps += 1 + end - backslash
+            if steps > budget:
+                return None
+            if (end - backslash) % 2 == 0:  # not escaped: the string ends here
+                break
+        position = end + 1
 
 
 def _json(text: str | bytes, shape: Shape = DEFAULT_SHAPE) -> Any:

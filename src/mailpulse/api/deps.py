@@ -85,7 +85,7 @@ async def read_body(request: Request, limit: int, timeout: float) -> bytes:
     """The body, refused (413) on its Content-Length or as soon as more than ``limit`` bytes
     arrived, and (408) when it has not all arrived within ``timeout`` seconds."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise errors.BODY_TOO_LARGE()
     chunks: list[bytes] = []
     size = 0
