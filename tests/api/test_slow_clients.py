@@ -102,6 +102,23 @@ async def test_idle_keep_alive_connection_is_closed(tmp_path: Path) -> None:
         writer.close()
 
 
+async def test_connection_answered_before_its_body_arrived_is_closed(
+    server: RunningServer,
+) -> None:
+    # A 401 before the body: the client may not keep the connection by trickling the body.
+    reader, writer = await asyncio.open_connection(*address(server))
+    writer.write(
+        b"POST /smtp/emails HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 1000000\r\n\r\n{"
+    )
+    await writer.drain()
+    body = asyncio.create_task(trickle(writer, b"x" * 999_999))  # each byte would renew keep-alive
+    answer = await closed_by_server(reader)
+    assert answer.startswith(b"HTTP/1.1 401 ")
+    body.cancel()
+    writer.close()
+
+
 async def test_oversized_request_head_is_refused_with_431(server: RunningServer) -> None:
     reader, writer = await asyncio.open_connection(*address(server))
     writer.write(b"GET /health HTTP/1.1\r\nHost: x\r\n" + b"X-Pad: " + b"p" * 100_000 + b"\r\n")

@@ -10,7 +10,9 @@ runs uvicorn's httptools protocol with two additions:
   ``http_header_timeout`` seconds of the connection being made (or of the first byte of a later
   request on a kept-alive connection), else the connection is closed;
 - a **header size limit**: more than ``http_max_header_bytes`` before the head is complete is
-  answered 431 and the connection closed.
+  answered 431 and the connection closed;
+- a connection whose request was answered before its body was all received (a 401 before the
+  body, a 413) is closed rather than kept alive to swallow the rest.
 
 The body timeout is the app's (``api/deps.py``, a 408 in the SendPulse shape), and uvicorn's
 503 beyond ``limit_concurrency`` is given the SendPulse shape too. :func:`uvicorn_options` is
@@ -133,6 +135,14 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self.in_head = False
         self._cancel_head_timer()
         super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        # Answered before its body was all read (a 401, a 413): the rest of the body would be
+        # read and dropped for as long as the client cares to trickle it, and every byte would
+        # put off the keep-alive timeout. Close instead.
+        if self.cycle is not None and self.cycle.more_body and not self.transport.is_closing():
+            self.transport.close()
 
     def _start_asgi_task(self, cycle: Any, app: Any) -> None:
         if app is service_unavailable:
