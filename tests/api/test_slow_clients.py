@@ -115,6 +115,7 @@ async def test_connection_answered_before_its_body_arrived_is_closed(
     body = asyncio.create_task(trickle(writer, b"x" * 999_999))  # each byte would renew keep-alive
     answer = await closed_by_server(reader)
     assert answer.startswith(b"HTTP/1.1 401 ")
+    assert b"\r\nconnection: close\r\n" in answer.lower()  # said before it is done
     body.cancel()
     writer.close()
 

@@ -11,8 +11,8 @@ runs uvicorn's httptools protocol with two additions:
   request on a kept-alive connection), else the connection is closed;
 - a **header size limit**: more than ``http_max_header_bytes`` before the head is complete is
   answered 431 and the connection closed;
-- a connection whose request was answered before its body was all received (a 401 before the
-  body, a 413) is closed rather than kept alive to swallow the rest.
+- a request answered before its body was all received (a 401 before the body, a 413) gets
+  ``Connection: close``, and the connection is closed rather than kept to swallow the rest.
 
 The body timeout is the app's (``api/deps.py``, a 408 in the SendPulse shape), and uvicorn's
 503 beyond ``limit_concurrency`` is given the SendPulse shape too. :func:`uvicorn_options` is
@@ -80,7 +80,8 @@ class LimitedHttpProtocol(HttpToolsProtocol):
 
     It hooks uvicorn 0.54's protocol at its documented asyncio callbacks and at the parser
     callbacks it already implements (``on_message_begin``, ``on_headers_complete``), and at
-    ``_start_asgi_task`` to swap the 503 app; tests/api/test_slow_clients.py checks all three.
+    ``_start_asgi_task`` to swap the 503 app and to close after an early answer;
+    tests/api/test_slow_clients.py checks each.
     """
 
     def __init__(self, *args: Any, limits: HttpLimits = HttpLimits(), **kwargs: Any) -> None:
@@ -136,18 +137,28 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._cancel_head_timer()
         super().on_headers_complete()
 
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        # Answered before its body was all read (a 401, a 413): the rest of the body would be
-        # read and dropped for as long as the client cares to trickle it, and every byte would
-        # put off the keep-alive timeout. Close instead.
-        if self.cycle is not None and self.cycle.more_body and not self.transport.is_closing():
-            self.transport.close()
-
     def _start_asgi_task(self, cycle: Any, app: Any) -> None:
         if app is service_unavailable:
             app = _over_capacity
-        super()._start_asgi_task(cycle, app)
+        super()._start_asgi_task(cycle, _closing_if_answered_early(app, cycle))
+
+
+def _closing_if_answered_early(app: Any, cycle: Any) -> Any:
+    """An answer that starts before the request's body has all arrived (a 401, 404 or 413 that
+    did not read it) says ``Connection: close`` and closes the connection after it: otherwise
+    the rest of the body would be read and dropped for as long as the client cares to trickle
+    it, each byte putting off the keep-alive timeout. (Closing without saying so would make
+    the client's next request on the connection fail.)"""
+
+    async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
+        async def guarded_send(message: Any) -> None:
+            if message["type"] == "http.response.start" and cycle.more_body:
+                cycle.keep_alive = False  # uvicorn adds "connection: close" and closes after
+            await send(message)
+
+        await app(scope, receive, guarded_send)
+
+    return guarded
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
