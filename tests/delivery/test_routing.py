@@ -95,7 +95,7 @@ async def test_relay_mode_sends_everything_to_one_host(dns: DnsServer) -> None:
     r = router(dns, relay="smtps://u%40x:p@relay.test:2465")
     assert r.destination("a.test") == r.destination("b.test") == "relay"
     assert await r.route("anything.test") == [
-        Candidate("relay.test", "relay.test", 2465, True, "u@x", "p")
+        Candidate("relay.test", "relay.test", 2465, True, "u@x", "p", verify_tls=True)
     ]
 
 

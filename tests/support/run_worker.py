@@ -24,6 +24,7 @@ async def main(url: str, dns_port: int, mx_port: int) -> None:
         connect_timeout=5.0,
         command_timeout=60.0,
         lease_seconds=300,
+        allow_private_mx=True,
     )
     db = Database(url, synchronous="NORMAL")
     worker = DeliveryWorker(db, settings, owner="doomed-worker", poll_interval=0.05)

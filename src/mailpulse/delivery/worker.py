@@ -13,48 +13,62 @@ One worker is one asyncio task tree:
 * the *recorder* writes results in batches through ``Database.write`` (group commit), so a
   session never waits for an fsync.
 
-A worker that dies leaves its leases to run out; its deliveries are then due again. A live
-worker does not start a transaction on a claim whose lease is about to end: it gives that
-claim back instead, so no claim is ever used by two live workers.
+Leases are short (``lease_seconds``, 30 s by default) and a live worker renews every claim
+it still holds every third of a lease (the *heartbeat*: one statement for all of them). A
+worker that dies stops renewing; its deliveries are due again when the lease runs out — and
+at once when a worker starts on the same host, which frees the claims of that host's dead
+processes (``delivery/owner.py``). A live worker does not start a transaction on a claim
+whose lease is about to end: it gives that claim back instead, so no claim is ever used by
+two live workers. Delivery is at least once: mail a killed worker had handed to the
+receiving server but not yet recorded is sent again.
+
+Nothing that goes wrong while delivering is silent: an unexpected exception becomes a
+deferral of the transaction it hit, recorded with its reason (``RetryPolicy`` bounces it
+after ``max_unexpected_failures`` identical failures), and the session goes on with the next
+transaction on a fresh connection. Every decision leaves one log line at info level.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-import os
 import random
-import socket
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Final
 
 from sqlalchemy import Connection
 
 from mailpulse.config import Settings
 from mailpulse.core.clock import Clock, SystemClock
-from mailpulse.core.ids import new_token
 from mailpulse.delivery.backoff import RetryPolicy
 from mailpulse.delivery.classify import (
     BAD_DOMAIN,
     BOUNCED,
     CONNECTION,
     DEFERRED,
+    INTERNAL,
     TEMPORARY,
     Classification,
     classify,
 )
+from mailpulse.delivery.owner import dead_here, host_label, new_owner, parse_owner
 from mailpulse.delivery.queue import (
     ClaimedDelivery,
+    Decision,
     DeliveryResult,
     StoredMessage,
     claim,
+    free_owners,
+    lease_owners,
     load_messages,
     record_results,
     release,
+    renew,
 )
 from mailpulse.delivery.routing import Candidate, Router, RoutingError
 from mailpulse.delivery.session import (
@@ -88,7 +102,24 @@ class _Destination:
 
 
 def default_owner() -> str:
-    return f"{socket.gethostname()[:40]}:{os.getpid()}:{new_token(6)}"
+    return new_owner()
+
+
+def describe_decision(decision: Decision, now: datetime) -> str:
+    """The log line of one decision: "delivery <id> to <domain>: <outcome> <code> <text>"."""
+    answer = " ".join(str(x) for x in (decision.code, decision.subcode) if x)
+    text = decision.text if len(decision.text) <= 200 else decision.text[:199] + "…"
+    line = f"delivery {decision.public_id} to {decision.domain}: {decision.outcome}"
+    if answer:
+        line += f" {answer}"
+    if text:
+        line += f" ({text})"
+    if not decision.recorded:
+        line += ", not recorded: the claim had passed to another worker"
+    elif decision.next_attempt_at is not None:
+        wait = max(0, round((decision.next_attempt_at - now).total_seconds()))
+        line += f", retry in {wait}s"
+    return line
 
 
 class DeliveryWorker:
@@ -113,7 +144,9 @@ class DeliveryWorker:
         self._rng = rng or random.Random()
         self.router = router or Router(settings, rng=self._rng)
         self.retry = retry or RetryPolicy(
-            rng=self._rng, window=timedelta(seconds=settings.retry_window_seconds)
+            rng=self._rng,
+            window=timedelta(seconds=settings.retry_window_seconds),
+            max_unexpected_failures=settings.max_unexpected_failures,
         )
         self.poll_interval = poll_interval
         self._session_settings = SessionSettings.from_settings(settings)
@@ -131,6 +164,9 @@ class DeliveryWorker:
         self._messages: OrderedDict[int, StoredMessage] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
         self._inflight = 0
+        # the claims this worker holds (renewed by the heartbeat), and until when it renewed
+        self._held: dict[int, ClaimedDelivery] = {}
+        self._renewed_until: datetime | None = None
         self._sessions = 0
         self._stopping = False
         self._closing = False
@@ -151,7 +187,9 @@ class DeliveryWorker:
     async def _run(self, stop: asyncio.Event, *, until_idle: bool) -> None:
         self._stopping = False
         self._closing = False
+        await self._free_dead_owners()
         recorder = asyncio.create_task(self._record_loop())
+        heartbeat = asyncio.create_task(self._heartbeat(stop))
         max_inflight = 2 * self.settings.claim_batch
         try:
             while not stop.is_set():
@@ -170,6 +208,58 @@ class DeliveryWorker:
                 await self._wait(self._wake, stop, self.poll_interval)
         finally:
             await self._shutdown(recorder)
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+
+    async def _free_dead_owners(self) -> None:
+        """Free the claims of this host's dead worker processes (a restart after kill -9)."""
+        if parse_owner(self.owner) is None:
+            return  # an owner name given by hand (tests): no host to speak for
+        host = host_label()
+        now = self.clock.now()
+        mine = self.owner
+
+        def job(conn: Connection) -> tuple[list[str], int]:
+            owners = lease_owners(conn, now, f"{host}:")
+            dead = [o for o in owners if o != mine and dead_here(o, host)]
+            return dead, free_owners(conn, dead, now)
+
+        try:
+            dead, freed = await self.db.write(job)
+        except Exception:
+            log.exception("could not free the claims of dead workers")
+            return
+        if freed:
+            log.info(
+                "freed %d claims of %d dead worker process(es) on this host: %s",
+                freed,
+                len(dead),
+                ", ".join(dead),
+            )
+
+    async def _heartbeat(self, stop: asyncio.Event) -> None:
+        """Renew every claim still held, every third of a lease: one statement each time."""
+        lease = self.settings.lease_seconds
+        while not stop.is_set():
+            await self._wait(asyncio.Event(), stop, lease / 3)
+            held = list(self._held)
+            if not held:
+                continue
+            until = self.clock.now() + timedelta(seconds=lease)
+            try:
+                await self.db.write(
+                    functools.partial(renew, ids=held, owner=self.owner, until=until)
+                )
+            except Exception:
+                log.exception("could not renew %d claims", len(held))
+                continue
+            self._renewed_until = until
+
+    def _lease_end(self, claimed: Sequence[ClaimedDelivery]) -> datetime:
+        end = min(d.lease_until for d in claimed)
+        renewed = self._renewed_until
+        return end if renewed is None or renewed < end else renewed
 
     async def _claim(self) -> list[ClaimedDelivery]:
         now = self.clock.now()
@@ -181,6 +271,9 @@ class DeliveryWorker:
 
         claimed = await self.db.write(job)
         self._inflight += len(claimed)
+        held = self._held
+        for delivery in claimed:
+            held[delivery.id] = delivery
         return claimed
 
     @staticmethod
@@ -264,6 +357,11 @@ class DeliveryWorker:
         except RoutingError as exc:
             self._fail_all(dest, exc)
             return
+        except Exception as exc:  # a bug, not DNS: said and recorded, never a silent requeue
+            log.exception("routing %s failed unexpectedly", dest.domain)
+            for tx in self._take_all(dest):
+                self._unexpected(tx, exc, "")
+            return
         session: Session | None = None
         per_session = self.settings.messages_per_session
         try:
@@ -280,12 +378,19 @@ class DeliveryWorker:
                 if not dest.pending:  # another session took it while this one connected
                     continue
                 tx = dest.pending.popleft()
-                if self.clock.now() >= min(d.lease_until for d in tx.deliveries) - (
-                    self._lease_margin
-                ):
+                if self.clock.now() >= self._lease_end(tx.deliveries) - self._lease_margin:
                     await self._release(list(tx.deliveries))
                     continue
-                replies = await session.send(tx)
+                try:
+                    replies = await session.send(tx)
+                except Exception as exc:
+                    # Whatever it was, this transaction hears it and the rest go on: the
+                    # connection is in an unknown state, so the next one gets a fresh one.
+                    log.exception("sending message %d to %s failed", tx.message.id, dest.key)
+                    self._unexpected(tx, exc, session.host)
+                    await session.close()
+                    session = None
+                    continue
                 for delivery in tx.deliveries:
                     reply = replies[delivery.id]
                     self._add_result(
@@ -324,6 +429,18 @@ class DeliveryWorker:
                 for delivery in tx.deliveries:
                     self._add_result(delivery, verdict, reply, exc.host, exc.used_ip)
             return None
+        except Exception as exc:
+            log.exception("connecting to %s failed unexpectedly", dest.key)
+            for tx in self._take_all(dest):
+                self._unexpected(tx, exc, "")
+            return None
+
+    def _unexpected(self, tx: Transaction, exc: BaseException, host: str) -> None:
+        """Record an unexpected failure as a deferral of each recipient, with its reason."""
+        reply = Reply(None, "4.3.0", f"internal error: {type(exc).__name__}: {exc}"[:1000])
+        verdict = Classification(DEFERRED, INTERNAL)
+        for delivery in tx.deliveries:
+            self._add_result(delivery, verdict, reply, host, "", unexpected=True)
 
     def _fail_all(self, dest: _Destination, exc: RoutingError) -> None:
         if exc.permanent:
@@ -350,6 +467,8 @@ class DeliveryWorker:
         reply: Reply,
         host: str,
         used_ip: str,
+        *,
+        unexpected: bool = False,
     ) -> None:
         self._results.append(
             DeliveryResult(
@@ -360,6 +479,7 @@ class DeliveryWorker:
                 text=reply.text,
                 host=host,
                 used_ip=used_ip,
+                unexpected=unexpected,
             )
         )
         self._results_ready.set()
@@ -375,24 +495,35 @@ class DeliveryWorker:
     async def _flush(self) -> None:
         while self._results:
             batch, self._results = self._results, []
+            now = self.clock.now()
             try:
-                await self.db.write(self._recorder_job(batch))
+                decisions = await self.db.write(self._recorder_job(batch, now))
             except Exception:
                 if self._closing:
                     # Shutting down with the store failing: the leases will run out and the
                     # deliveries be tried again (a repeat, never a loss).
                     log.exception("could not record %d delivery results", len(batch))
-                    self._inflight -= len(batch)
+                    self._forget(batch)
                     continue
                 log.exception("recording %d delivery results failed; retrying", len(batch))
                 self._results[:0] = batch
                 await asyncio.sleep(1.0)
                 continue
-            self._inflight -= len(batch)
+            self._forget(batch)
             self._progress.set()
+            if log.isEnabledFor(logging.INFO):
+                for decision in decisions:
+                    log.info("%s", describe_decision(decision, now))
 
-    def _recorder_job(self, batch: list[DeliveryResult]) -> Callable[[Connection], int]:
-        now = self.clock.now()
+    def _forget(self, batch: Sequence[DeliveryResult]) -> None:
+        held = self._held
+        for result in batch:
+            held.pop(result.delivery.id, None)
+        self._inflight -= len(batch)
+
+    def _recorder_job(
+        self, batch: list[DeliveryResult], now: datetime
+    ) -> Callable[[Connection], list[Decision]]:
         policy = self.retry
         return lambda conn: record_results(conn, batch, now, policy)
 
@@ -402,6 +533,8 @@ class DeliveryWorker:
         now = self.clock.now()
         await self.db.write(lambda conn: release(conn, claimed, now))
         self._inflight -= len(claimed)
+        for delivery in claimed:
+            self._held.pop(delivery.id, None)
         self._progress.set()
 
     async def _shutdown(self, recorder: asyncio.Task[None]) -> None:
