@@ -17,6 +17,9 @@ Behaviour per recipient (at RCPT TO unless said otherwise), default "250":
     "stall"   accept the recipient and the DATA content, then never answer (until the sink
               stops or ``unstall()``)
 
+``data_delay`` (seconds) makes every DATA take that long before it is answered (the message
+is kept even when the client is gone by then: a server that got the final dot has it).
+
 ``sender_behaviour`` does the same for MAIL FROM addresses ("550" → 550 5.7.1 sender rejected).
 With ``tls_context`` the sink offers STARTTLS (see :func:`self_signed_context`); each
 ``Received`` says whether it came over TLS.
@@ -135,6 +138,8 @@ class _Handler:
         behaviours = {self.sink.behaviour.get(r, "250") for r in envelope.rcpt_tos}
         if "data554" in behaviours:
             return "554 5.7.1 Message rejected as spam"
+        if self.sink.data_delay:
+            await asyncio.sleep(self.sink.data_delay)
         if "stall" in behaviours:
             with self.sink.lock:
                 self.sink.stalled += 1
@@ -175,8 +180,10 @@ class SmtpSink:
         sender_behaviour: dict[str, str] | None = None,
         credentials: tuple[str, str] | None = None,
         tls_context: ssl.SSLContext | None = None,
+        data_delay: float = 0.0,
     ) -> None:
         self.host = host
+        self.data_delay = data_delay
         self.port = port or free_port(host)
         self.behaviour: dict[str, str] = dict(behaviour or {})
         self.sender_behaviour: dict[str, str] = dict(sender_behaviour or {})

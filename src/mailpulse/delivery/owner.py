@@ -42,16 +42,22 @@ def host_label(hostname: str | None = None) -> str:
     return f"{name[: HOST_CHARS - 9]}~{digest}"
 
 
-def process_start(pid: int) -> str:
-    """When process ``pid`` started (clock ticks since boot), or "" when that is unknown."""
+def _stat(pid: int) -> tuple[str, str] | None:
+    """Process ``pid``'s state letter and start time (clock ticks since boot), if known."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
             stat = handle.read()
     except OSError:
-        return ""
+        return None
     # the command name (field 2) is in parentheses and may hold spaces: split after it
     fields = stat[stat.rfind(")") + 2 :].split()
-    return fields[19] if len(fields) > 19 else ""
+    return (fields[0], fields[19]) if len(fields) > 19 else None
+
+
+def process_start(pid: int) -> str:
+    """When process ``pid`` started (clock ticks since boot), or "" when that is unknown."""
+    stat = _stat(pid)
+    return stat[1] if stat else ""
 
 
 def new_owner(host: str | None = None, pid: int | None = None) -> str:
@@ -74,7 +80,11 @@ def process_alive(pid: int, start: str) -> bool:
         return False
     except PermissionError:
         pass  # it exists, under another user
-    return not start or process_start(pid) in ("", start)
+    stat = _stat(pid)
+    if stat is None:
+        return True  # no /proc: the pid exists, and that is all we can tell
+    state, started = stat
+    return state not in ("Z", "X") and (not start or started == start)
 
 
 def dead_here(
