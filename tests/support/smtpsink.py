@@ -17,7 +17,7 @@ Behaviour per recipient (at RCPT TO unless said otherwise), default "250":
     "stall"   accept the recipient and the DATA content, then never answer (until the sink
               stops or ``unstall()``)
 
-``data_delay`` (seconds) makes every DATA take that long before it is answered (the message
+``smtputf8=False`` makes the sink not offer SMTPUTF8. ``data_delay`` (seconds) makes every DATA take that long before it is answered (the message
 is kept even when the client is gone by then: a server that got the final dot has it).
 
 ``sender_behaviour`` does the same for MAIL FROM addresses ("550" → 550 5.7.1 sender rejected).
@@ -181,9 +181,11 @@ class SmtpSink:
         credentials: tuple[str, str] | None = None,
         tls_context: ssl.SSLContext | None = None,
         data_delay: float = 0.0,
+        smtputf8: bool = True,
     ) -> None:
         self.host = host
         self.data_delay = data_delay
+        self.smtputf8 = smtputf8
         self.port = port or free_port(host)
         self.behaviour: dict[str, str] = dict(behaviour or {})
         self.sender_behaviour: dict[str, str] = dict(sender_behaviour or {})
@@ -211,7 +213,11 @@ class SmtpSink:
         return AuthResult(success=(login, password) == self.credentials, handled=False)
 
     def start(self) -> SmtpSink:
-        kwargs: dict[str, Any] = {"hostname": self.host, "port": self.port}
+        kwargs: dict[str, Any] = {
+            "hostname": self.host,
+            "port": self.port,
+            "enable_SMTPUTF8": self.smtputf8,
+        }
         if self.credentials is not None:
             kwargs.update(
                 authenticator=self._authenticate, auth_required=True, auth_require_tls=False
