@@ -148,9 +148,11 @@ async def test_each_decision_leaves_one_info_line(
     mx(dns, "example.test")
     seeded = seed(sdb, ["ok@example.test", "later@example.test", "gone@example.test"])
     behaviour = {"later@example.test": "451", "gone@example.test": "550"}
-    with SmtpSink("127.0.0.2", mx_port, behaviour=behaviour):
-        with caplog.at_level(logging.INFO, logger="mailpulse.delivery.worker"):
-            await worker(sdb, dns, mx_port, clock).run_until_idle()
+    with (
+        SmtpSink("127.0.0.2", mx_port, behaviour=behaviour),
+        caplog.at_level(logging.INFO, logger="mailpulse.delivery.worker"),
+    ):
+        await worker(sdb, dns, mx_port, clock).run_until_idle()
     lines = sorted(
         r.getMessage()
         for r in caplog.records

@@ -17,8 +17,9 @@ Behaviour per recipient (at RCPT TO unless said otherwise), default "250":
     "stall"   accept the recipient and the DATA content, then never answer (until the sink
               stops or ``unstall()``)
 
-``smtputf8=False`` makes the sink not offer SMTPUTF8. ``data_delay`` (seconds) makes every DATA take that long before it is answered (the message
-is kept even when the client is gone by then: a server that got the final dot has it).
+``smtputf8=False`` makes the sink not offer SMTPUTF8. ``data_delay`` (seconds) makes every
+DATA take that long before it is answered (the message is kept even when the client is gone
+by then: a server that got the final dot has it).
 
 ``sender_behaviour`` does the same for MAIL FROM addresses ("550" → 550 5.7.1 sender rejected).
 With ``tls_context`` the sink offers STARTTLS (see :func:`self_signed_context`); each
