@@ -3,6 +3,7 @@ line each delivery decision leaves."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import re
@@ -32,6 +33,11 @@ def worker(db: Database, dns: DnsServer, port: int, clock: FixedClock, **setting
     )
 
 
+async def idle(w: DeliveryWorker) -> None:
+    """Run until idle; a worker that never gets there (mail claimed again forever) fails."""
+    await asyncio.wait_for(w.run_until_idle(), timeout=30)
+
+
 def mx(dns: DnsServer, domain: str, ip: str = "127.0.0.2") -> None:
     dns.set(domain, ("MX", (10, f"mx.{domain}")))
     dns.set(f"mx.{domain}", ("A", ip))
@@ -45,7 +51,7 @@ async def test_a_unicode_domain_is_sent_as_a_labels_beside_its_co_recipients(
     mx(dns, "xn--bcher-kva.de")
     seed(sdb, ["user@bücher.de", "other@xn--bcher-kva.de"])
     with SmtpSink("127.0.0.2", mx_port, smtputf8=False) as sink:
-        await worker(sdb, dns, mx_port, clock).run_until_idle()
+        await idle(worker(sdb, dns, mx_port, clock))
     assert [m.rcpt_tos for m in sink.messages] == [
         ("user@xn--bcher-kva.de", "other@xn--bcher-kva.de")
     ]
@@ -61,7 +67,7 @@ async def test_a_non_ascii_local_part_without_smtputf8_bounces_alone(
     mx(dns, "example.test")
     seed(sdb, ["jörg@example.test", "ok@example.test"])
     with SmtpSink("127.0.0.2", mx_port, smtputf8=False) as sink:
-        await worker(sdb, dns, mx_port, clock).run_until_idle()
+        await idle(worker(sdb, dns, mx_port, clock))
     assert [m.rcpt_tos for m in sink.messages] == [("ok@example.test",)]
     assert delivery(sdb, "ok@example.test").status == "delivered"
     bad = delivery(sdb, "jörg@example.test")
@@ -75,7 +81,7 @@ async def test_a_non_ascii_local_part_goes_out_with_smtputf8_when_offered(
     mx(dns, "xn--bcher-kva.de")
     seed(sdb, ["jörg@bücher.de", "ok@xn--bcher-kva.de"])
     with SmtpSink("127.0.0.2", mx_port, smtputf8=True) as sink:
-        await worker(sdb, dns, mx_port, clock).run_until_idle()
+        await idle(worker(sdb, dns, mx_port, clock))
     assert [m.rcpt_tos for m in sink.messages] == [("jörg@xn--bcher-kva.de", "ok@xn--bcher-kva.de")]
     assert delivery(sdb, "jörg@bücher.de").status == "delivered"
 
@@ -103,7 +109,7 @@ async def test_an_unexpected_error_is_a_recorded_deferral_and_bounces_after_five
         for attempt in range(1, 6):
             clock = FixedClock(now)
             with caplog.at_level(logging.INFO, logger="mailpulse.delivery.worker"):
-                await worker(sdb, dns, mx_port, clock).run_until_idle()
+                await idle(worker(sdb, dns, mx_port, clock))
             row = delivery(sdb, "doomed@example.test")
             assert row.attempts == attempt
             if attempt < 5:
@@ -152,7 +158,7 @@ async def test_each_decision_leaves_one_info_line(
         SmtpSink("127.0.0.2", mx_port, behaviour=behaviour),
         caplog.at_level(logging.INFO, logger="mailpulse.delivery.worker"),
     ):
-        await worker(sdb, dns, mx_port, clock).run_until_idle()
+        await idle(worker(sdb, dns, mx_port, clock))
     lines = sorted(
         r.getMessage()
         for r in caplog.records
@@ -181,7 +187,7 @@ async def test_an_mx_on_loopback_bounces_when_private_mx_is_not_allowed(
     mx(dns, "example.test")
     seed(sdb, ["a@example.test"])
     with SmtpSink("127.0.0.2", mx_port) as sink:
-        await worker(sdb, dns, mx_port, clock, allow_private_mx=False).run_until_idle()
+        await idle(worker(sdb, dns, mx_port, clock, allow_private_mx=False))
     assert sink.connections == 0 and sink.messages == []
     row = delivery(sdb, "a@example.test")
     assert (row.status, row.bounce_category, row.smtp_answer_subcode) == (
