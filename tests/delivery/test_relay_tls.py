@@ -126,6 +126,24 @@ async def test_the_relays_host_name_is_verified_too(
     assert "mismatch" in row.smtp_answer_data
 
 
+@pytest.mark.parametrize("trusted", [False, True])
+async def test_an_implicit_tls_relay_is_verified_too(
+    sdb: Database, dns: DnsServer, mx_port: int, clock: FixedClock, pki: Path, trusted: bool
+) -> None:
+    seed(sdb, ["a@one.test"])
+    ca = {"relay_ca_file": str(pki / "ca.pem")} if trusted else {}
+    context = server_context(pki)
+    with SmtpSink(RELAY_IP, mx_port, tls_context=context, implicit_tls=True) as sink:
+        await deliver(sdb, dns, mx_port, clock, relay=f"smtps://{RELAY_IP}:{mx_port}", **ca)
+    row = delivery(sdb, "a@one.test")
+    if trusted:
+        assert row.status == "delivered" and len(sink.messages) == 1  # (aiosmtpd: tls unset)
+    else:
+        assert sink.messages == []
+        assert (row.status, row.smtp_answer_subcode) == ("deferred", "4.7.5")
+        assert "CERTIFICATE_VERIFY_FAILED" in row.smtp_answer_data
+
+
 async def test_the_opt_out_accepts_a_self_signed_relay(
     sdb: Database, dns: DnsServer, mx_port: int, clock: FixedClock, pki: Path
 ) -> None:

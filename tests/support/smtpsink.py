@@ -17,9 +17,10 @@ Behaviour per recipient (at RCPT TO unless said otherwise), default "250":
     "stall"   accept the recipient and the DATA content, then never answer (until the sink
               stops or ``unstall()``)
 
-``smtputf8=False`` makes the sink not offer SMTPUTF8. ``data_delay`` (seconds) makes every
-DATA take that long before it is answered (the message is kept even when the client is gone
-by then: a server that got the final dot has it).
+``implicit_tls=True`` speaks TLS from the first byte (smtps) with ``tls_context`` instead of
+offering STARTTLS. ``smtputf8=False`` makes the sink not offer SMTPUTF8. ``data_delay``
+(seconds) makes every DATA take that long before it is answered (the message is kept even
+when the client is gone by then: a server that got the final dot has it).
 
 ``sender_behaviour`` does the same for MAIL FROM addresses ("550" → 550 5.7.1 sender rejected).
 With ``tls_context`` the sink offers STARTTLS (see :func:`self_signed_context`); each
@@ -183,10 +184,12 @@ class SmtpSink:
         tls_context: ssl.SSLContext | None = None,
         data_delay: float = 0.0,
         smtputf8: bool = True,
+        implicit_tls: bool = False,
     ) -> None:
         self.host = host
         self.data_delay = data_delay
         self.smtputf8 = smtputf8
+        self.implicit_tls = implicit_tls
         self.port = port or free_port(host)
         self.behaviour: dict[str, str] = dict(behaviour or {})
         self.sender_behaviour: dict[str, str] = dict(sender_behaviour or {})
@@ -223,7 +226,9 @@ class SmtpSink:
             kwargs.update(
                 authenticator=self._authenticate, auth_required=True, auth_require_tls=False
             )
-        if self.tls_context is not None:
+        if self.tls_context is not None and self.implicit_tls:
+            kwargs["ssl_context"] = self.tls_context  # TLS from the first byte (smtps)
+        elif self.tls_context is not None:
             kwargs["tls_context"] = self.tls_context  # offers STARTTLS
         self._controller = _Controller(self, **kwargs)
         self._controller.start()
