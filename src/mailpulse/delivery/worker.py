@@ -214,9 +214,10 @@ class DeliveryWorker:
 
     async def _free_dead_owners(self) -> None:
         """Free the claims of this host's dead worker processes (a restart after kill -9)."""
-        if parse_owner(self.owner) is None:
+        parsed = parse_owner(self.owner)
+        if parsed is None or parsed.host != host_label():
             return  # an owner name given by hand (tests): no host to speak for
-        host = host_label()
+        host = parsed.host
         now = self.clock.now()
         mine = self.owner
 
