@@ -13,11 +13,9 @@ One worker is one asyncio task tree:
 * the *recorder* writes results in batches through ``Database.write`` (group commit), so a
   session never waits for an fsync.
 
-Leases are short (``lease_seconds``, 30 s by default) and a live worker renews every claim
-it still holds every third of a lease (the *heartbeat*: one statement for all of them). A
-worker that dies stops renewing; its deliveries are due again when the lease runs out — and
-at once when a worker starts on the same host, which frees the claims of that host's dead
-processes (``delivery/owner.py``). A live worker does not start a transaction on a claim
+Leases are short and renewed while the worker lives (``delivery/leases.py``); a worker that
+dies stops renewing, and its deliveries are due again when the lease runs out — or at once
+when a worker starts on the same host. A live worker does not start a transaction on a claim
 whose lease is about to end: it gives that claim back instead, so no claim is ever used by
 two live workers. Delivery is at least once: mail a killed worker had handed to the
 receiving server but not yet recorded is sent again.
@@ -32,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import random
 from collections import OrderedDict, deque
@@ -56,19 +53,17 @@ from mailpulse.delivery.classify import (
     Classification,
     classify,
 )
-from mailpulse.delivery.owner import dead_here, host_label, new_owner, parse_owner
+from mailpulse.delivery.leases import LeaseKeeper
+from mailpulse.delivery.owner import new_owner
 from mailpulse.delivery.queue import (
     ClaimedDelivery,
     Decision,
     DeliveryResult,
     StoredMessage,
     claim,
-    free_owners,
-    lease_owners,
     load_messages,
     record_results,
     release,
-    renew,
 )
 from mailpulse.delivery.routing import Candidate, Router, RoutingError
 from mailpulse.delivery.session import (
@@ -164,9 +159,7 @@ class DeliveryWorker:
         self._messages: OrderedDict[int, StoredMessage] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
         self._inflight = 0
-        # the claims this worker holds (renewed by the heartbeat), and until when it renewed
-        self._held: dict[int, ClaimedDelivery] = {}
-        self._renewed_until: datetime | None = None
+        self.leases = LeaseKeeper(db, self.clock, self.owner, settings.lease_seconds)
         self._sessions = 0
         self._stopping = False
         self._closing = False
@@ -187,9 +180,10 @@ class DeliveryWorker:
     async def _run(self, stop: asyncio.Event, *, until_idle: bool) -> None:
         self._stopping = False
         self._closing = False
-        await self._free_dead_owners()
+        await self.leases.free_dead_owners()
         recorder = asyncio.create_task(self._record_loop())
-        heartbeat = asyncio.create_task(self._heartbeat(stop))
+        heartbeat_stop = asyncio.Event()
+        heartbeat = asyncio.create_task(self.leases.heartbeat(heartbeat_stop))
         max_inflight = 2 * self.settings.claim_batch
         try:
             while not stop.is_set():
@@ -207,60 +201,11 @@ class DeliveryWorker:
                     continue
                 await self._wait(self._wake, stop, self.poll_interval)
         finally:
-            await self._shutdown(recorder)
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
-
-    async def _free_dead_owners(self) -> None:
-        """Free the claims of this host's dead worker processes (a restart after kill -9)."""
-        parsed = parse_owner(self.owner)
-        if parsed is None or parsed.host != host_label():
-            return  # an owner name given by hand (tests): no host to speak for
-        host = parsed.host
-        now = self.clock.now()
-        mine = self.owner
-
-        def job(conn: Connection) -> tuple[list[str], int]:
-            owners = lease_owners(conn, now, f"{host}:")
-            dead = [o for o in owners if o != mine and dead_here(o, host)]
-            return dead, free_owners(conn, dead, now)
-
-        try:
-            dead, freed = await self.db.write(job)
-        except Exception:
-            log.exception("could not free the claims of dead workers")
-            return
-        if freed:
-            log.info(
-                "freed %d claims of %d dead worker process(es) on this host: %s",
-                freed,
-                len(dead),
-                ", ".join(dead),
-            )
-
-    async def _heartbeat(self, stop: asyncio.Event) -> None:
-        """Renew every claim still held, every third of a lease: one statement each time."""
-        lease = self.settings.lease_seconds
-        while not stop.is_set():
-            await self._wait(asyncio.Event(), stop, lease / 3)
-            held = list(self._held)
-            if not held:
-                continue
-            until = self.clock.now() + timedelta(seconds=lease)
             try:
-                await self.db.write(
-                    functools.partial(renew, ids=held, owner=self.owner, until=until)
-                )
-            except Exception:
-                log.exception("could not renew %d claims", len(held))
-                continue
-            self._renewed_until = until
-
-    def _lease_end(self, claimed: Sequence[ClaimedDelivery]) -> datetime:
-        end = min(d.lease_until for d in claimed)
-        renewed = self._renewed_until
-        return end if renewed is None or renewed < end else renewed
+                await self._shutdown(recorder)
+            finally:
+                heartbeat_stop.set()  # renewing until every result is written
+                await heartbeat
 
     async def _claim(self) -> list[ClaimedDelivery]:
         now = self.clock.now()
@@ -272,9 +217,7 @@ class DeliveryWorker:
 
         claimed = await self.db.write(job)
         self._inflight += len(claimed)
-        held = self._held
-        for delivery in claimed:
-            held[delivery.id] = delivery
+        self.leases.hold(claimed)
         return claimed
 
     @staticmethod
@@ -379,7 +322,7 @@ class DeliveryWorker:
                 if not dest.pending:  # another session took it while this one connected
                     continue
                 tx = dest.pending.popleft()
-                if self.clock.now() >= self._lease_end(tx.deliveries) - self._lease_margin:
+                if self.clock.now() >= self.leases.lease_end(tx.deliveries) - self._lease_margin:
                     await self._release(list(tx.deliveries))
                     continue
                 try:
@@ -517,9 +460,7 @@ class DeliveryWorker:
                     log.info("%s", describe_decision(decision, now))
 
     def _forget(self, batch: Sequence[DeliveryResult]) -> None:
-        held = self._held
-        for result in batch:
-            held.pop(result.delivery.id, None)
+        self.leases.drop(result.delivery.id for result in batch)
         self._inflight -= len(batch)
 
     def _recorder_job(
@@ -534,8 +475,7 @@ class DeliveryWorker:
         now = self.clock.now()
         await self.db.write(lambda conn: release(conn, claimed, now))
         self._inflight -= len(claimed)
-        for delivery in claimed:
-            self._held.pop(delivery.id, None)
+        self.leases.drop(delivery.id for delivery in claimed)
         self._progress.set()
 
     async def _shutdown(self, recorder: asyncio.Task[None]) -> None:
