@@ -124,7 +124,21 @@ class Settings(BaseSettings):
     )
     require_tls: bool = Field(
         default=False,
-        description="refuse to send without STARTTLS (certificates are not verified either way)",
+        description="refuse to send without STARTTLS (MX certificates are not verified either way)",
+    )
+    relay_tls_verify: bool = Field(
+        default=True,
+        description="verify the relay's TLS certificate and host name; false only for a "
+        "self-signed relay on a private network (credentials then go to loopback relays only)",
+    )
+    relay_ca_file: str = Field(
+        default="",
+        description="PEM CA bundle to verify the relay with; empty = the system store and certifi",
+    )
+    allow_private_mx: bool = Field(
+        default=False,
+        description="deliver to MX hosts on loopback, private, link-local or this host's own "
+        "addresses (refused by default: they bounce)",
     )
     session_idle_seconds: float = Field(
         default=2.0,
@@ -140,7 +154,15 @@ class Settings(BaseSettings):
     max_sessions: int = Field(default=50, description="most concurrent SMTP sessions per worker")
     claim_batch: int = Field(default=200, description="deliveries claimed from the queue at once")
     lease_seconds: int = Field(
-        default=300, description="how long a claim lasts before another worker may take it over"
+        default=30,
+        ge=3,
+        description="how long a claim lasts before another worker may take it over; a live "
+        "worker renews its claims every third of this",
+    )
+    max_unexpected_failures: int = Field(
+        default=5,
+        ge=1,
+        description="tries failing with the same unexpected error before a delivery bounces",
     )
     retry_window_seconds: int = Field(
         default=5 * 24 * 3600,

@@ -46,6 +46,8 @@ def make_settings(dns: DnsServer, mx_port: int, **overrides: Any) -> Settings:
         "connect_timeout": 2.0,
         "command_timeout": 2.0,
         "claim_batch": 50,
+        # every test MX is on loopback (127.0.0.x): allowed here, refused by default
+        "allow_private_mx": True,
     }
     values.update(overrides)
     return Settings(**values)

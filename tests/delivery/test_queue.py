@@ -111,7 +111,14 @@ def test_record_results(ddb: Database) -> None:
         _result(by["later@example.test"], "deferred", "temporary", 451, "4.3.0", "4.3.0 later"),
         _result(by["old@example.test"], "deferred", "temporary", 451, "4.3.0", "4.3.0 later"),
     ]
-    assert ddb.write_sync(lambda c: record_results(c, results, now, POLICY)) == 4
+    decisions = ddb.write_sync(lambda c: record_results(c, results, now, POLICY))
+    assert [(d.outcome, d.recorded) for d in decisions] == [
+        ("delivered", True),
+        ("bounced", True),
+        ("deferred", True),
+        ("bounced", True),
+    ]
+    assert decisions[2].next_attempt_at == now + timedelta(minutes=1)
 
     ok = delivery(ddb, "ok@example.test")
     assert (ok.status, ok.smtp_answer_code, ok.smtp_answer_subcode, ok.smtp_answer_data) == (
@@ -167,7 +174,8 @@ def test_a_lost_lease_does_not_overwrite_the_new_owner(ddb: Database) -> None:
     (stale,) = do_claim(ddb, owner="slow")
     (fresh,) = do_claim(ddb, owner="fast", now=T0 + timedelta(seconds=301))
     result = _result(stale, "bounced", "bad_mailbox", 550, "5.1.1", "no")
-    assert ddb.write_sync(lambda c: record_results(c, [result], T0, POLICY)) == 0
+    (decision,) = ddb.write_sync(lambda c: record_results(c, [result], T0, POLICY))
+    assert not decision.recorded
     row = delivery(ddb, "a@example.test")
     assert (row.status, row.lease_owner) == ("queued", "fast")
     assert len(rows(ddb, delivery_attempts)) == 1  # the attempt itself is still on record

@@ -6,7 +6,16 @@ import random
 
 import pytest
 
-from mailpulse.delivery.routing import Candidate, Relay, Router, RoutingError, parse_relay
+from mailpulse.config import Settings
+from mailpulse.delivery.routing import (
+    Candidate,
+    Relay,
+    Router,
+    RoutingError,
+    ascii_domain,
+    parse_relay,
+    refused_address,
+)
 from tests.delivery.helpers import make_settings
 from tests.support.dnsserver import DnsServer
 from tests.support.smtpsink import free_port
@@ -95,7 +104,7 @@ async def test_relay_mode_sends_everything_to_one_host(dns: DnsServer) -> None:
     r = router(dns, relay="smtps://u%40x:p@relay.test:2465")
     assert r.destination("a.test") == r.destination("b.test") == "relay"
     assert await r.route("anything.test") == [
-        Candidate("relay.test", "relay.test", 2465, True, "u@x", "p")
+        Candidate("relay.test", "relay.test", 2465, True, "u@x", "p", verify_tls=True)
     ]
 
 
@@ -106,3 +115,79 @@ def test_parse_relay() -> None:
     assert parse_relay("smtp://a:b@127.0.0.1:2525") == Relay("127.0.0.1", 2525, False, "a", "b")
     with pytest.raises(ValueError):
         parse_relay("http://relay.test")
+
+
+# -- MX answers that point inside: refused unless allow_private_mx ----------------------------
+@pytest.mark.parametrize(
+    ("ip", "kind"),
+    [
+        ("127.0.0.2", "loopback"),
+        ("::1", "loopback"),
+        ("::ffff:127.0.0.1", "loopback"),
+        ("10.1.2.3", "private"),
+        ("172.16.0.1", "private"),
+        ("192.168.1.1", "private"),
+        ("fd12:3456::1", "private"),
+        ("169.254.169.254", "link-local"),
+        ("fe80::1", "link-local"),
+        ("0.0.0.0", "unspecified"),
+        ("::", "unspecified"),
+        ("224.0.0.1", "multicast"),
+        ("ff02::1", "multicast"),
+        ("100.64.0.1", "non-global"),
+    ],
+)
+def test_non_global_addresses_are_refused_as_mx_targets(ip: str, kind: str) -> None:
+    assert refused_address(ip) == kind
+
+
+def test_this_hosts_own_addresses_are_refused_and_public_ones_allowed() -> None:
+    assert refused_address("203.0.114.7") is None
+    assert refused_address("2a00:1450:4001::1b") is None
+    assert refused_address("203.0.114.7", own={"203.0.114.7"}) == "this host's own"
+
+
+async def test_mx_on_loopback_bounces_with_the_reason_unless_allowed(dns: DnsServer) -> None:
+    dns.set("example.test", ("MX", (10, "mx.example.test")))
+    dns.set("mx.example.test", ("A", "127.0.0.2"), ("AAAA", "fd00::25"))
+    with pytest.raises(RoutingError) as refused:
+        await router(dns, allow_private_mx=False).route("example.test")
+    assert refused.value.permanent and refused.value.subcode == "5.4.4"
+    assert refused.value.text == (
+        "refused to deliver to the MX of example.test: "
+        "mx.example.test [fd00::25] is a private address; "
+        "mx.example.test [127.0.0.2] is a loopback address"
+    )
+    allowed = await router(dns, allow_private_mx=True).route("example.test")
+    assert [c.ip for c in allowed] == ["fd00::25", "127.0.0.2"]
+
+
+async def test_private_answers_are_dropped_and_public_ones_kept(dns: DnsServer) -> None:
+    dns.set("example.test", ("MX", (10, "inside.example.test")), ("MX", (20, "out.example.test")))
+    dns.set("inside.example.test", ("A", "192.168.0.25"))
+    dns.set("out.example.test", ("A", "203.0.114.25"))
+    got = await router(dns, allow_private_mx=False).route("example.test")
+    assert got == [Candidate("out.example.test", "203.0.114.25", 2525)]
+
+
+async def test_a_domain_without_mx_whose_address_is_private_bounces(dns: DnsServer) -> None:
+    dns.set("bare.test", ("A", "10.0.0.1"))
+    with pytest.raises(RoutingError, match=r"bare.test \[10.0.0.1\] is a private address"):
+        await router(dns, allow_private_mx=False).route("bare.test")
+
+
+def test_private_mx_is_refused_by_default() -> None:
+    assert Settings().allow_private_mx is False
+
+
+# -- internationalised domains ---------------------------------------------------------------
+async def test_unicode_domains_are_looked_up_as_a_labels(dns: DnsServer) -> None:
+    dns.set("xn--bcher-kva.test", ("MX", (10, "mx.xn--bcher-kva.test")))
+    dns.set("mx.xn--bcher-kva.test", ("A", "127.0.0.9"))
+    r = router(dns)
+    assert r.destination("BÜCHER.test") == "xn--bcher-kva.test"
+    assert await r.route("bücher.test") == [Candidate("mx.xn--bcher-kva.test", "127.0.0.9", 2525)]
+    assert ascii_domain("Bücher.Test.") == "xn--bcher-kva.test"
+    with pytest.raises(RoutingError) as bad:
+        await r.route("a\u200db.test")  # a joiner where IDNA allows none
+    assert bad.value.permanent and bad.value.subcode == "5.1.2"

@@ -35,6 +35,7 @@ def world(tmp_path: Path) -> Iterator[tuple[RunningServer, SmtpSink]]:
             dns_port=dns.port,
             mx_port=port,
             ehlo_name="mailpulse.test",
+            allow_private_mx=True,  # the sink is on loopback
         ) as server:
             yield server, sink
 
@@ -88,3 +89,49 @@ def test_an_accepted_email_is_delivered_byte_for_byte_and_logged(
     assert received[0].mail_from == tenant.sender
     assert set(received[0].rcpt_tos) == {"rita@example.org", "boss@example.org"}
     assert b"boss@example.org" not in received[0].data
+
+
+def test_an_internationalised_domain_is_stored_and_sent_as_a_labels(tmp_path: Path) -> None:
+    """``user@bücher.de`` to a server without SMTPUTF8, beside ASCII co-recipients: every one
+    is delivered, the IDN as ``user@xn--bcher-kva.de``; non-ASCII local parts stay refused."""
+    port = free_port("127.0.0.2")
+    with (
+        DnsServer() as dns,
+        SmtpSink("127.0.0.2", port, smtputf8=False) as sink,
+    ):
+        for domain in ("xn--bcher-kva.de", "example.org"):
+            dns.set(domain, ("MX", (10, f"mx.{domain}")))
+            dns.set(f"mx.{domain}", ("A", "127.0.0.2"))
+        with running_server(
+            f"sqlite:///{tmp_path / 'idn.db'}",
+            tmp_path,
+            deliver=True,
+            dns_nameservers=["127.0.0.1"],
+            dns_port=dns.port,
+            mx_port=port,
+            allow_private_mx=True,
+        ) as server:
+            tenant = server.tenant()
+            payload = mail(
+                tenant,
+                to=[{"email": "user@bücher.de"}, {"email": "rita@example.org"}],
+                cc=[{"email": "other@BÜCHER.de"}],
+            )
+            assert send(server, tenant, {"email": payload}).status_code == 200
+            refused = send(
+                server, tenant, {"email": mail(tenant, to=[{"email": "jörg@example.org"}])}
+            )
+            assert refused.status_code == 422
+            with server.client() as http:
+                listed = http.get("/smtp/emails", headers=tenant.auth).json()
+            records = {
+                r["recipient"]: r
+                for r in wait_for_records(server, tenant, [r["id"] for r in listed])
+            }
+    assert {r: rec["status"] for r, rec in records.items()} == {
+        "user@xn--bcher-kva.de": "delivered",
+        "other@xn--bcher-kva.de": "delivered",
+        "rita@example.org": "delivered",
+    }
+    got = sorted(r for m in sink.messages for r in m.rcpt_tos)
+    assert got == ["other@xn--bcher-kva.de", "rita@example.org", "user@xn--bcher-kva.de"]

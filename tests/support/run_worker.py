@@ -1,8 +1,9 @@
 """Run one delivery worker until killed, for the crash tests (which SIGKILL it mid-session).
 
-    python -m tests.support.run_worker DATABASE_URL DNS_PORT MX_PORT
+    python -m tests.support.run_worker DATABASE_URL DNS_PORT MX_PORT [OWNER]
 
-It prints its owner id (one line) once started.
+OWNER defaults to "doomed-worker"; "auto" gives the worker the owner name of a real one
+(host, pid, start), as ``mailpulse worker`` has. It prints its owner id (one line) once started.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from mailpulse.delivery.worker import DeliveryWorker
 from mailpulse.store.db import Database
 
 
-async def main(url: str, dns_port: int, mx_port: int) -> None:
+async def main(url: str, dns_port: int, mx_port: int, owner: str = "doomed-worker") -> None:
     settings = Settings(
         database_url=url,
         dns_nameservers=["127.0.0.1"],
@@ -24,12 +25,15 @@ async def main(url: str, dns_port: int, mx_port: int) -> None:
         connect_timeout=5.0,
         command_timeout=60.0,
         lease_seconds=300,
+        allow_private_mx=True,
     )
     db = Database(url, synchronous="NORMAL")
-    worker = DeliveryWorker(db, settings, owner="doomed-worker", poll_interval=0.05)
+    worker = DeliveryWorker(
+        db, settings, owner=None if owner == "auto" else owner, poll_interval=0.05
+    )
     print(worker.owner, flush=True)
     await worker.run(asyncio.Event())
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
+    asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), *sys.argv[4:5]))

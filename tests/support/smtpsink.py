@@ -17,6 +17,11 @@ Behaviour per recipient (at RCPT TO unless said otherwise), default "250":
     "stall"   accept the recipient and the DATA content, then never answer (until the sink
               stops or ``unstall()``)
 
+``implicit_tls=True`` speaks TLS from the first byte (smtps) with ``tls_context`` instead of
+offering STARTTLS. ``smtputf8=False`` makes the sink not offer SMTPUTF8. ``data_delay``
+(seconds) makes every DATA take that long before it is answered (the message is kept even
+when the client is gone by then: a server that got the final dot has it).
+
 ``sender_behaviour`` does the same for MAIL FROM addresses ("550" → 550 5.7.1 sender rejected).
 With ``tls_context`` the sink offers STARTTLS (see :func:`self_signed_context`); each
 ``Received`` says whether it came over TLS.
@@ -135,6 +140,8 @@ class _Handler:
         behaviours = {self.sink.behaviour.get(r, "250") for r in envelope.rcpt_tos}
         if "data554" in behaviours:
             return "554 5.7.1 Message rejected as spam"
+        if self.sink.data_delay:
+            await asyncio.sleep(self.sink.data_delay)
         if "stall" in behaviours:
             with self.sink.lock:
                 self.sink.stalled += 1
@@ -175,8 +182,14 @@ class SmtpSink:
         sender_behaviour: dict[str, str] | None = None,
         credentials: tuple[str, str] | None = None,
         tls_context: ssl.SSLContext | None = None,
+        data_delay: float = 0.0,
+        smtputf8: bool = True,
+        implicit_tls: bool = False,
     ) -> None:
         self.host = host
+        self.data_delay = data_delay
+        self.smtputf8 = smtputf8
+        self.implicit_tls = implicit_tls
         self.port = port or free_port(host)
         self.behaviour: dict[str, str] = dict(behaviour or {})
         self.sender_behaviour: dict[str, str] = dict(sender_behaviour or {})
@@ -204,12 +217,18 @@ class SmtpSink:
         return AuthResult(success=(login, password) == self.credentials, handled=False)
 
     def start(self) -> SmtpSink:
-        kwargs: dict[str, Any] = {"hostname": self.host, "port": self.port}
+        kwargs: dict[str, Any] = {
+            "hostname": self.host,
+            "port": self.port,
+            "enable_SMTPUTF8": self.smtputf8,
+        }
         if self.credentials is not None:
             kwargs.update(
                 authenticator=self._authenticate, auth_required=True, auth_require_tls=False
             )
-        if self.tls_context is not None:
+        if self.tls_context is not None and self.implicit_tls:
+            kwargs["ssl_context"] = self.tls_context  # TLS from the first byte (smtps)
+        elif self.tls_context is not None:
             kwargs["tls_context"] = self.tls_context  # offers STARTTLS
         self._controller = _Controller(self, **kwargs)
         self._controller.start()

@@ -47,7 +47,9 @@ def _normalise(value: str) -> str | None:
         )
     except EmailNotValidError:
         return None
-    return f"{checked.local_part}@{checked.domain.lower()}"
+    # Domains are stored and sent as IDNA A-labels (user@bücher.de → user@xn--bcher-kva.de):
+    # every SMTP server takes them, with or without SMTPUTF8.
+    return f"{checked.local_part}@{checked.ascii_domain.lower()}"
 
 
 def _address(value: Any, error: ApiError) -> Address:

@@ -16,6 +16,7 @@ BASE_SECONDS = 60.0
 CAP_SECONDS = 3600.0
 JITTER = 0.2
 RETRY_WINDOW = timedelta(days=5)
+MAX_UNEXPECTED_FAILURES = 5
 
 
 class RandomSource(Protocol):
@@ -64,6 +65,8 @@ class RetryPolicy:
     cap: float = CAP_SECONDS
     jitter: float = JITTER
     window: timedelta = RETRY_WINDOW
+    #: tries failing with the same unexpected error before the delivery bounces
+    max_unexpected_failures: int = MAX_UNEXPECTED_FAILURES
 
     def next_attempt_at(self, attempts: int, now: datetime) -> datetime:
         return next_attempt_at(

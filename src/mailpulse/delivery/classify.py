@@ -29,6 +29,8 @@ EXPIRED: Final = "expired"
 CONNECTION: Final = "connection"
 TEMPORARY: Final = "temporary"
 OTHER: Final = "other"
+#: our own failure (an unexpected error while delivering): never the address's fault
+INTERNAL: Final = "internal"
 
 #: Categories that say the address itself is unusable; every other bounce is "soft".
 HARD_CATEGORIES: Final = frozenset({BAD_MAILBOX, BAD_DOMAIN, OTHER})

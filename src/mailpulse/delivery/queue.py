@@ -15,6 +15,16 @@ On PostgreSQL the selection takes ``FOR UPDATE SKIP LOCKED`` so concurrent claim
 other by; on SQLite every write runs inside ``BEGIN IMMEDIATE`` on a writer connection
 (``Database.write``), so a single UPDATE … RETURNING has the same effect.
 
+A live worker renews its leases (:func:`renew`, one statement for all it holds) every third
+of a lease, so leases can be short (30 s) and a dead worker's claims come back quickly. A
+worker starting on a host also frees at once the claims of that host's dead processes
+(:func:`free_owners`, see ``delivery/owner.py``).
+
+A try that failed in an unexpected way (a bug, not an SMTP answer) is recorded as a deferral
+with its reason like any other; once the same error has been recorded
+``RetryPolicy.max_unexpected_failures`` times for a delivery, it bounces instead of being
+tried for the whole retry window.
+
 Run these functions through ``Database.write``: they expect to be inside a transaction.
 """
 
@@ -32,6 +42,7 @@ from sqlalchemy import (
     Update,
     bindparam,
     delete,
+    func,
     insert,
     or_,
     select,
@@ -43,6 +54,7 @@ from mailpulse.delivery.backoff import RetryPolicy
 from mailpulse.delivery.classify import (
     BOUNCED,
     DELIVERED,
+    INTERNAL,
     Classification,
     expired_classification,
 )
@@ -55,6 +67,7 @@ from mailpulse.store.tables import (
 )
 
 EXPIRED_SUBCODE = "5.4.7"
+UNEXPECTED_SUBCODE = "5.3.0"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +102,22 @@ class DeliveryResult:
     text: str
     host: str = ""
     used_ip: str = ""
+    #: the try failed in an unexpected way (an exception, not a reply): see the module doc
+    unexpected: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What :func:`record_results` decided for one result, for the worker's log line."""
+
+    public_id: str
+    domain: str
+    outcome: str
+    code: int | None
+    subcode: str
+    text: str
+    next_attempt_at: datetime | None
+    recorded: bool  # False: the lease had passed to another worker; only the attempt is kept
 
 
 _DETAILS = (
@@ -191,6 +220,48 @@ def release(conn: Connection, claimed: Sequence[ClaimedDelivery], now: datetime)
     return result.rowcount
 
 
+_UNTIL = bindparam("until", type_=delivery_queue.c.lease_until.type)
+_RENEW = (
+    update(delivery_queue)
+    .where(
+        delivery_queue.c.delivery_id.in_(bindparam("ids", expanding=True)),
+        delivery_queue.c.lease_owner == bindparam("owner", type_=String()),
+    )
+    .values(lease_until=_UNTIL, next_attempt_at=_UNTIL)
+)
+
+
+def renew(conn: Connection, ids: Sequence[int], owner: str, until: datetime) -> int:
+    """Extend ``owner``'s leases on ``ids`` to ``until`` (one statement); how many it still held."""
+    if not ids:
+        return 0
+    return conn.execute(_RENEW, {"ids": list(ids), "owner": owner, "until": until}).rowcount
+
+
+def lease_owners(conn: Connection, now: datetime, prefix: str) -> list[str]:
+    """The owners whose name starts with ``prefix`` holding a lease that has not run out."""
+    q = delivery_queue
+    query = (
+        select(q.c.lease_owner)
+        .where(q.c.lease_until > now, q.c.lease_owner.startswith(prefix, autoescape=True))
+        .distinct()
+    )
+    return [str(owner) for owner in conn.execute(query).scalars()]
+
+
+def free_owners(conn: Connection, owners: Sequence[str], now: datetime) -> int:
+    """Give back every claim of ``owners`` (dead processes): due again at once."""
+    if not owners:
+        return 0
+    q = delivery_queue
+    result = conn.execute(
+        update(q)
+        .where(q.c.lease_owner.in_(list(owners)))
+        .values(lease_owner=None, lease_until=None, next_attempt_at=now)
+    )
+    return result.rowcount
+
+
 def load_messages(conn: Connection, ids: Sequence[int]) -> dict[int, StoredMessage]:
     """The stored bytes and envelope sender of the given messages."""
     if not ids:
@@ -234,20 +305,27 @@ def _final_event(result: DeliveryResult, classification: Classification) -> str:
     return "hard_bounce" if classification.hard else "soft_bounce"
 
 
+def _repeats(conn: Connection, delivery_id: int, text: str) -> int:
+    """How many earlier attempts of a delivery ended with exactly this text."""
+    a = delivery_attempts
+    query = select(func.count()).where(a.c.delivery_id == delivery_id, a.c.text == text)
+    return int(conn.execute(query).scalar_one())
+
+
 def record_results(
     conn: Connection,
     results: Sequence[DeliveryResult],
     now: datetime,
     policy: RetryPolicy | None = None,
-) -> int:
-    """Write each attempt's outcome; return how many deliveries were updated.
+) -> list[Decision]:
+    """Write each attempt's outcome; return what was decided for each (in order).
 
     An attempt row is always written. The delivery row (and, for a final outcome, an event
     row) only while the attempt's worker still holds the lease: a worker whose lease ran out
     and was taken over must not overwrite the newer owner's record.
     """
     if not results:
-        return 0
+        return []
     policy = policy or RetryPolicy()
     q = delivery_queue
     ids = [r.delivery.id for r in results]
@@ -258,11 +336,21 @@ def record_results(
     attempt_rows: list[dict[str, object]] = []
     update_rows: list[dict[str, object]] = []
     event_rows: list[dict[str, object]] = []
+    decisions: list[Decision] = []
     for result in results:
         delivery = result.delivery
         classification = result.classification
         text_ = result.text
         subcode = result.subcode
+        held_now = (delivery.id, delivery.lease_owner) in held
+        if (
+            result.unexpected
+            and held_now
+            and _repeats(conn, delivery.id, text_) + 1 >= policy.max_unexpected_failures
+        ):
+            classification = Classification(BOUNCED, INTERNAL)
+            subcode = UNEXPECTED_SUBCODE
+            text_ = f"gave up after {policy.max_unexpected_failures} identical failures: {text_}"
         attempt_rows.append(
             {
                 "delivery_id": delivery.id,
@@ -275,7 +363,19 @@ def record_results(
                 "outcome": classification.outcome,
             }
         )
-        if (delivery.id, delivery.lease_owner) not in held:
+        if not held_now:
+            decisions.append(
+                Decision(
+                    delivery.public_id,
+                    delivery.recipient_domain,
+                    classification.outcome,
+                    result.code,
+                    subcode,
+                    text_,
+                    None,
+                    recorded=False,
+                )
+            )
             continue
         attempts = delivery.attempts + 1
         next_at: datetime | None = None
@@ -289,6 +389,18 @@ def record_results(
             else:
                 next_at = policy.next_attempt_at(attempts, now)
         final = classification.outcome in (DELIVERED, BOUNCED)
+        decisions.append(
+            Decision(
+                delivery.public_id,
+                delivery.recipient_domain,
+                classification.outcome,
+                result.code,
+                subcode,
+                text_,
+                next_at,
+                recorded=True,
+            )
+        )
         update_rows.append(
             {
                 "_id": delivery.id,
@@ -348,4 +460,4 @@ def record_results(
             conn.execute(_REQUEUE, retries)
     if event_rows:
         conn.execute(insert(events), event_rows)
-    return len(update_rows)
+    return decisions

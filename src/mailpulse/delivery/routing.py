@@ -8,14 +8,25 @@ domain itself is the host (its A/AAAA); a domain that does not exist, or publish
 (timeouts, SERVFAIL) is a temporary one.
 
 Relay mode (``relay = smtp://[user:pass@]host:port`` or ``smtps://`` for implicit TLS) sends
-every domain to that one host.
+every domain to that one host; its certificate is verified (``relay_tls_verify``).
+
+Domains are looked up as IDNA A-labels (UTS #46), whatever form they were stored in.
+
+MX answers are DNS data that anyone can publish: an MX (or A/AAAA) pointing at loopback,
+private (RFC 1918, ULA), link-local, unspecified, multicast or other non-global addresses, or
+at this host's own addresses, would turn the service into a probe of its own network. Such
+addresses are dropped unless ``allow_private_mx`` is set; a domain left without any other
+candidate bounces with a reason saying so.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import random
+import socket
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import unquote, urlsplit
@@ -25,6 +36,7 @@ import dns.exception
 import dns.name
 import dns.rdatatype
 import dns.resolver
+import idna
 
 from mailpulse.config import Settings
 
@@ -42,6 +54,8 @@ class Candidate:
     implicit_tls: bool = False
     username: str | None = None
     password: str | None = None
+    verify_tls: bool = False  # the relay: check its certificate and host name
+    ca_file: str = ""  # … against this bundle ("" = the system store and certifi)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +94,46 @@ def parse_relay(url: str) -> Relay | None:
     )
 
 
+def ascii_domain(domain: str) -> str:
+    """The domain as IDNA A-labels (UTS #46 mapping), lower case; ValueError if it has none."""
+    domain = domain.strip().rstrip(".").lower()
+    if domain.isascii():
+        return domain
+    try:
+        return idna.encode(domain, uts46=True).decode("ascii")
+    except idna.IDNAError as exc:
+        raise ValueError(f"{domain!r} is not a valid internationalised domain: {exc}") from None
+
+
+def refused_address(ip: str, own: Iterable[str] = ()) -> str | None:
+    """Why ``ip`` may not be an MX target (``None``: it may): not global, or one of ours."""
+    address = ipaddress.ip_address(ip)
+    mapped = getattr(address, "ipv4_mapped", None)
+    if mapped is not None:
+        address = mapped
+    for kind in ("loopback", "unspecified", "link_local", "multicast", "private", "reserved"):
+        if getattr(address, f"is_{kind}"):
+            return kind.replace("_", "-")
+    if not address.is_global:
+        return "non-global"
+    if str(address) in own:
+        return "this host's own"
+    return None
+
+
+@functools.cache
+def own_addresses() -> frozenset[str]:
+    """This host's addresses as its own name resolves (looked up once per process)."""
+    found: set[str] = set()
+    for name in {socket.gethostname(), socket.getfqdn()}:
+        try:
+            infos = socket.getaddrinfo(name, None)
+        except OSError:
+            continue
+        found.update(str(info[4][0]).split("%")[0] for info in infos)
+    return frozenset(found)
+
+
 def make_resolver(settings: Settings) -> dns.asyncresolver.Resolver:
     if settings.dns_nameservers:
         resolver = dns.asyncresolver.Resolver(configure=False)
@@ -113,10 +167,21 @@ class Router:
         self._resolver = resolver or make_resolver(settings)
         families = {_family(ip) for ip in settings.source_addresses}
         self._families = families or {4, 6}
+        self.verify_relay = settings.relay_tls_verify
+        self.relay_ca_file = settings.relay_ca_file
+        self.allow_private = settings.allow_private_mx
+        # looked up now, at start-up, not in the middle of a delivery
+        sources = frozenset(settings.source_addresses)
+        self._own = sources if self.allow_private else own_addresses() | sources
 
     def destination(self, domain: str) -> str:
         """The key under which deliveries share sessions: the domain, or the relay."""
-        return RELAY_DESTINATION if self.relay else domain.lower()
+        if self.relay:
+            return RELAY_DESTINATION
+        try:
+            return ascii_domain(domain)
+        except ValueError:
+            return domain.lower()  # route() says why it cannot be delivered
 
     async def route(self, domain: str) -> list[Candidate]:
         relay = self.relay
@@ -129,9 +194,33 @@ class Router:
                     relay.implicit_tls,
                     relay.username,
                     relay.password,
+                    verify_tls=self.verify_relay,
+                    ca_file=self.relay_ca_file,
                 )
             ]
-        return await self._mx_route(domain.lower().rstrip("."))
+        try:
+            name = ascii_domain(domain)
+        except ValueError as exc:
+            raise RoutingError(True, "5.1.2", str(exc)) from None
+        candidates = await self._mx_route(name)
+        if self.allow_private:
+            return candidates
+        return self._public(name, candidates)
+
+    def _public(self, domain: str, candidates: list[Candidate]) -> list[Candidate]:
+        own = self._own
+        allowed: list[Candidate] = []
+        refused: list[str] = []
+        for candidate in candidates:
+            reason = refused_address(candidate.ip, own)
+            if reason is None:
+                allowed.append(candidate)
+            else:
+                refused.append(f"{candidate.host} [{candidate.ip}] is a {reason} address")
+        if not allowed:
+            text = f"refused to deliver to the MX of {domain}: " + "; ".join(refused)
+            raise RoutingError(True, "5.4.4", text)
+        return allowed
 
     async def _mx_route(self, domain: str) -> list[Candidate]:
         try:

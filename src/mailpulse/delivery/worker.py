@@ -13,9 +13,17 @@ One worker is one asyncio task tree:
 * the *recorder* writes results in batches through ``Database.write`` (group commit), so a
   session never waits for an fsync.
 
-A worker that dies leaves its leases to run out; its deliveries are then due again. A live
-worker does not start a transaction on a claim whose lease is about to end: it gives that
-claim back instead, so no claim is ever used by two live workers.
+Leases are short and renewed while the worker lives (``delivery/leases.py``); a worker that
+dies stops renewing, and its deliveries are due again when the lease runs out — or at once
+when a worker starts on the same host. A live worker does not start a transaction on a claim
+whose lease is about to end: it gives that claim back instead, so no claim is ever used by
+two live workers. Delivery is at least once: mail a killed worker had handed to the
+receiving server but not yet recorded is sent again.
+
+Nothing that goes wrong while delivering is silent: an unexpected exception becomes a
+deferral of the transaction it hit, recorded with its reason (``RetryPolicy`` bounces it
+after ``max_unexpected_failures`` identical failures), and the session goes on with the next
+transaction on a fresh connection. Every decision leaves one log line at info level.
 """
 
 from __future__ import annotations
@@ -23,32 +31,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import random
-import socket
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Final
 
 from sqlalchemy import Connection
 
 from mailpulse.config import Settings
 from mailpulse.core.clock import Clock, SystemClock
-from mailpulse.core.ids import new_token
 from mailpulse.delivery.backoff import RetryPolicy
 from mailpulse.delivery.classify import (
     BAD_DOMAIN,
     BOUNCED,
     CONNECTION,
     DEFERRED,
+    INTERNAL,
     TEMPORARY,
     Classification,
     classify,
 )
+from mailpulse.delivery.leases import LeaseKeeper
+from mailpulse.delivery.owner import new_owner
 from mailpulse.delivery.queue import (
     ClaimedDelivery,
+    Decision,
     DeliveryResult,
     StoredMessage,
     claim,
@@ -88,7 +97,24 @@ class _Destination:
 
 
 def default_owner() -> str:
-    return f"{socket.gethostname()[:40]}:{os.getpid()}:{new_token(6)}"
+    return new_owner()
+
+
+def describe_decision(decision: Decision, now: datetime) -> str:
+    """The log line of one decision: "delivery <id> to <domain>: <outcome> <code> <text>"."""
+    answer = " ".join(str(x) for x in (decision.code, decision.subcode) if x)
+    text = decision.text if len(decision.text) <= 200 else decision.text[:199] + "…"
+    line = f"delivery {decision.public_id} to {decision.domain}: {decision.outcome}"
+    if answer:
+        line += f" {answer}"
+    if text:
+        line += f" ({text})"
+    if not decision.recorded:
+        line += ", not recorded: the claim had passed to another worker"
+    elif decision.next_attempt_at is not None:
+        wait = max(0, round((decision.next_attempt_at - now).total_seconds()))
+        line += f", retry in {wait}s"
+    return line
 
 
 class DeliveryWorker:
@@ -113,7 +139,9 @@ class DeliveryWorker:
         self._rng = rng or random.Random()
         self.router = router or Router(settings, rng=self._rng)
         self.retry = retry or RetryPolicy(
-            rng=self._rng, window=timedelta(seconds=settings.retry_window_seconds)
+            rng=self._rng,
+            window=timedelta(seconds=settings.retry_window_seconds),
+            max_unexpected_failures=settings.max_unexpected_failures,
         )
         self.poll_interval = poll_interval
         self._session_settings = SessionSettings.from_settings(settings)
@@ -131,6 +159,7 @@ class DeliveryWorker:
         self._messages: OrderedDict[int, StoredMessage] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
         self._inflight = 0
+        self.leases = LeaseKeeper(db, self.clock, self.owner, settings.lease_seconds)
         self._sessions = 0
         self._stopping = False
         self._closing = False
@@ -151,7 +180,10 @@ class DeliveryWorker:
     async def _run(self, stop: asyncio.Event, *, until_idle: bool) -> None:
         self._stopping = False
         self._closing = False
+        await self.leases.free_dead_owners()
         recorder = asyncio.create_task(self._record_loop())
+        heartbeat_stop = asyncio.Event()
+        heartbeat = asyncio.create_task(self.leases.heartbeat(heartbeat_stop))
         max_inflight = 2 * self.settings.claim_batch
         try:
             while not stop.is_set():
@@ -169,7 +201,11 @@ class DeliveryWorker:
                     continue
                 await self._wait(self._wake, stop, self.poll_interval)
         finally:
-            await self._shutdown(recorder)
+            try:
+                await self._shutdown(recorder)
+            finally:
+                heartbeat_stop.set()  # renewing until every result is written
+                await heartbeat
 
     async def _claim(self) -> list[ClaimedDelivery]:
         now = self.clock.now()
@@ -181,6 +217,7 @@ class DeliveryWorker:
 
         claimed = await self.db.write(job)
         self._inflight += len(claimed)
+        self.leases.hold(claimed)
         return claimed
 
     @staticmethod
@@ -264,6 +301,11 @@ class DeliveryWorker:
         except RoutingError as exc:
             self._fail_all(dest, exc)
             return
+        except Exception as exc:  # a bug, not DNS: said and recorded, never a silent requeue
+            log.exception("routing %s failed unexpectedly", dest.domain)
+            for tx in self._take_all(dest):
+                self._unexpected(tx, exc, "")
+            return
         session: Session | None = None
         per_session = self.settings.messages_per_session
         try:
@@ -280,12 +322,19 @@ class DeliveryWorker:
                 if not dest.pending:  # another session took it while this one connected
                     continue
                 tx = dest.pending.popleft()
-                if self.clock.now() >= min(d.lease_until for d in tx.deliveries) - (
-                    self._lease_margin
-                ):
+                if self.clock.now() >= self.leases.lease_end(tx.deliveries) - self._lease_margin:
                     await self._release(list(tx.deliveries))
                     continue
-                replies = await session.send(tx)
+                try:
+                    replies = await session.send(tx)
+                except Exception as exc:
+                    # Whatever it was, this transaction hears it and the rest go on: the
+                    # connection is in an unknown state, so the next one gets a fresh one.
+                    log.exception("sending message %d to %s failed", tx.message.id, dest.key)
+                    self._unexpected(tx, exc, session.host)
+                    await session.close()
+                    session = None
+                    continue
                 for delivery in tx.deliveries:
                     reply = replies[delivery.id]
                     self._add_result(
@@ -324,6 +373,18 @@ class DeliveryWorker:
                 for delivery in tx.deliveries:
                     self._add_result(delivery, verdict, reply, exc.host, exc.used_ip)
             return None
+        except Exception as exc:
+            log.exception("connecting to %s failed unexpectedly", dest.key)
+            for tx in self._take_all(dest):
+                self._unexpected(tx, exc, "")
+            return None
+
+    def _unexpected(self, tx: Transaction, exc: BaseException, host: str) -> None:
+        """Record an unexpected failure as a deferral of each recipient, with its reason."""
+        reply = Reply(None, "4.3.0", f"internal error: {type(exc).__name__}: {exc}"[:1000])
+        verdict = Classification(DEFERRED, INTERNAL)
+        for delivery in tx.deliveries:
+            self._add_result(delivery, verdict, reply, host, "", unexpected=True)
 
     def _fail_all(self, dest: _Destination, exc: RoutingError) -> None:
         if exc.permanent:
@@ -350,6 +411,8 @@ class DeliveryWorker:
         reply: Reply,
         host: str,
         used_ip: str,
+        *,
+        unexpected: bool = False,
     ) -> None:
         self._results.append(
             DeliveryResult(
@@ -360,6 +423,7 @@ class DeliveryWorker:
                 text=reply.text,
                 host=host,
                 used_ip=used_ip,
+                unexpected=unexpected,
             )
         )
         self._results_ready.set()
@@ -375,24 +439,33 @@ class DeliveryWorker:
     async def _flush(self) -> None:
         while self._results:
             batch, self._results = self._results, []
+            now = self.clock.now()
             try:
-                await self.db.write(self._recorder_job(batch))
+                decisions = await self.db.write(self._recorder_job(batch, now))
             except Exception:
                 if self._closing:
                     # Shutting down with the store failing: the leases will run out and the
                     # deliveries be tried again (a repeat, never a loss).
                     log.exception("could not record %d delivery results", len(batch))
-                    self._inflight -= len(batch)
+                    self._forget(batch)
                     continue
                 log.exception("recording %d delivery results failed; retrying", len(batch))
                 self._results[:0] = batch
                 await asyncio.sleep(1.0)
                 continue
-            self._inflight -= len(batch)
+            self._forget(batch)
             self._progress.set()
+            if log.isEnabledFor(logging.INFO):
+                for decision in decisions:
+                    log.info("%s", describe_decision(decision, now))
 
-    def _recorder_job(self, batch: list[DeliveryResult]) -> Callable[[Connection], int]:
-        now = self.clock.now()
+    def _forget(self, batch: Sequence[DeliveryResult]) -> None:
+        self.leases.drop(result.delivery.id for result in batch)
+        self._inflight -= len(batch)
+
+    def _recorder_job(
+        self, batch: list[DeliveryResult], now: datetime
+    ) -> Callable[[Connection], list[Decision]]:
         policy = self.retry
         return lambda conn: record_results(conn, batch, now, policy)
 
@@ -402,6 +475,7 @@ class DeliveryWorker:
         now = self.clock.now()
         await self.db.write(lambda conn: release(conn, claimed, now))
         self._inflight -= len(claimed)
+        self.leases.drop(delivery.id for delivery in claimed)
         self._progress.set()
 
     async def _shutdown(self, recorder: asyncio.Task[None]) -> None:
