@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import schemathesis
+from hypothesis import strategies as st
 from schemathesis.config import SchemathesisConfig
 
 from mailpulse.api.openapi import build
@@ -34,6 +35,22 @@ POSITIVE_REFUSALS = {
     # address and on stored templates: the documented 422 refusals.
     "sendEmail": ["422"],
 }
+
+
+def _sendpulse_dates() -> st.SearchStrategy[str]:
+    """The `sendpulse-date` format of the log's date parameters: a date or a datetime (with a
+    space or a T, with or without seconds), or empty for "not set"."""
+    moments = st.datetimes().map(lambda moment: moment.replace(microsecond=0))
+    return st.one_of(
+        st.just(""),
+        st.dates().map(lambda day: day.isoformat()),
+        moments.map(lambda moment: moment.isoformat(sep=" ")),
+        moments.map(lambda moment: moment.isoformat()),
+        moments.map(lambda moment: moment.isoformat(sep=" ", timespec="minutes")),
+    )
+
+
+schemathesis.openapi.format("sendpulse-date", _sendpulse_dates())
 
 
 def _config(api_key: str) -> SchemathesisConfig:
@@ -59,6 +76,8 @@ checks.allow_header_conformance.enabled = false
     return SchemathesisConfig.from_str(
         f"""
 seed = {SEED}
+# A request that takes this long is a hang, not a slow answer.
+request-timeout = 30
 
 [generation]
 max-examples = {MAX_EXAMPLES}
@@ -100,8 +119,20 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSer
         yield running
 
 
+# Framing headers belong to the HTTP layer, not to the API: a generated `Content-Length: TN|`
+# is answered by uvicorn before the app runs (400 text/plain "Invalid HTTP request received.")
+# and says nothing about the document. The HTTP client sets its own.
+FRAMING_HEADERS = {"content-length", "transfer-encoding", "host", "connection"}
+
+
 @schema.parametrize()
 def test_the_server_keeps_every_promise_of_its_document(
     case: schemathesis.Case, fuzz_server: RunningServer
 ) -> None:
+    if case.headers:
+        case.headers = {
+            name: value
+            for name, value in case.headers.items()
+            if name.lower() not in FRAMING_HEADERS
+        }
     case.call_and_validate(base_url=fuzz_server.url)

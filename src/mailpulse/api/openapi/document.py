@@ -22,8 +22,7 @@ from mailpulse.api.openapi import components, emails, health, oauth
 FRAGMENTS: tuple[ModuleType, ...] = (oauth, emails, health)
 
 _DESCRIPTION = """\
-The SendPulse SMTP-service REST API, self-hosted: the official SendPulse SDKs work against it
-by changing only their base URL.
+The official SendPulse SDKs work against it by changing only their base URL.
 
 Every answer is JSON. Success is HTTP 200; a refusal is `{"error_code": <int>, "message":
 "<text>"}` with a 4xx status (the token endpoint adds the OAuth fields `error` and

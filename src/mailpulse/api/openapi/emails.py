@@ -232,6 +232,9 @@ RECORD: Schema = {
 # -- parameters -------------------------------------------------------------------------------
 
 _INT64 = 2**63 - 1
+# A whole number ≥ 0 that fits the store's 64-bit integers (larger: 422), or empty for "not
+# set" (PHP clients send `from=&to=`).
+_COUNT: Schema = {"anyOf": [{"type": "integer", "minimum": 0, "maximum": _INT64}, {"const": ""}]}
 _DATE_PARAM: Schema = {
     "type": "string",
     "format": "sendpulse-date",
@@ -253,12 +256,12 @@ def _query(name: str, schema: Schema, description: str) -> Schema:
 LIST_PARAMETERS = [
     _query(
         "limit",
-        {"type": "integer", "minimum": 0, "maximum": _INT64},
+        _COUNT,
         "Records per page: default 100 (also for 0), at most 500 (larger is cut to 500).",
     ),
     _query(
         "offset",
-        {"type": "integer", "minimum": 0, "maximum": _INT64},
+        _COUNT,
         "Records to skip, newest first.",
     ),
     _query("from", _DATE_PARAM, "Sent at or after (inclusive)."),
