@@ -16,10 +16,10 @@ from typing import Any
 import orjson
 
 from mailpulse import __version__
-from mailpulse.api.openapi import components, emails, health, oauth
+from mailpulse.api.openapi import components, email_log, emails, health, oauth
 
 # One module per resource, each with PATHS and SCHEMAS. Order is the order of the docs page.
-FRAGMENTS: tuple[ModuleType, ...] = (oauth, emails, health)
+FRAGMENTS: tuple[ModuleType, ...] = (oauth, emails, email_log, health)
 
 _DESCRIPTION = """\
 The official SendPulse SDKs work against it by changing only their base URL.
