@@ -19,6 +19,7 @@ from schemathesis.config import SchemathesisConfig
 from mailpulse.api.openapi import build
 from mailpulse.core.auth import hash_api_key, new_api_key
 from mailpulse.store import accounts
+from tests.support.databases import ENGINES, fresh_database_url
 from tests.support.server import RunningServer, running_server
 
 # Bounds: examples per operation and phase, overridable for a longer hunt.
@@ -97,10 +98,17 @@ API_KEY = new_api_key()
 schema = schemathesis.openapi.from_dict(build(), config=_config(API_KEY))
 
 
-@pytest.fixture(scope="module")
-def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+@pytest.fixture(scope="module", params=ENGINES)
+def fuzz_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    """A server on each engine: PostgreSQL refuses values SQLite stores (NUL characters,
+    integers past 64 bits), and each refusal must still be a 4xx."""
     base: Path = tmp_path_factory.mktemp("fuzz")
-    with running_server(f"sqlite:///{base / 'fuzz.db'}", base / "var") as running:
+    with (
+        fresh_database_url(request.param, base) as url,
+        running_server(url, base / "var") as running,
+    ):
         # The sender of the document's send example, so the example itself is accepted.
         tenant = running.tenant(sender="sender@example.com")
         now = running.runtime.clock.now()
