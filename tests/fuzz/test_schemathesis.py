@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import schemathesis
 from hypothesis import strategies as st
+from schemathesis.checks import CHECKS, load_all_checks
 from schemathesis.config import SchemathesisConfig
 
 from mailpulse.api.openapi import build
@@ -144,3 +145,19 @@ def test_the_server_keeps_every_promise_of_its_document(
             if name.lower() not in FRAMING_HEADERS
         }
     case.call_and_validate(base_url=fuzz_server.url)
+
+
+def test_every_check_is_on_for_every_operation_but_the_stated_exceptions() -> None:
+    load_all_checks()
+    names = set(CHECKS.get_all_names())
+    assert {"not_a_server_error", "response_schema_conformance", "negative_data_rejection"} <= names
+    switched_off = {}
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        config = schema.config.checks_config_for(operation=operation)
+        off = {name for name in names if not getattr(config, name).enabled}
+        if off:
+            switched_off[operation.label] = off
+    assert switched_off == {
+        "POST /smtp/emails/info": {"unsupported_method", "allow_header_conformance"}
+    }
