@@ -104,9 +104,11 @@ RESPONSES: dict[str, Schema] = {
         "The body is larger than this endpoint can legitimately carry (refused while it "
         "streams in): 413 in the SendPulse shape."
     ),
-    "StoreUnavailable": error(
+    "StoreUnavailable": answer(
         "The store cannot be reached right now: 503 in the SendPulse shape. Nothing was "
-        "written; the request may be repeated."
+        "written; the request may be repeated.",
+        ref("Error"),
+        headers={"Retry-After": {**RETRY_AFTER, "required": False}},
     ),
 }
 
