@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mailpulse import __version__
-from mailpulse.api import compat, emails, errors, oauth
+from mailpulse.api import compat, emails, errors, oauth, openapi
 from mailpulse.api.json import JSONResponse
 from mailpulse.runtime import Runtime, running_worker
 
@@ -57,10 +57,15 @@ def create_app(runtime: Runtime, *, deliver: bool = False) -> FastAPI:
         description="The SendPulse SMTP-service REST API, self-hosted.",
         default_response_class=JSONResponse,
         lifespan=lifespan,
+        # The SendPulse routes are plain Starlette routes FastAPI cannot describe: the
+        # hand-checked document and its docs page come from api/openapi/.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.runtime = runtime
     errors.install(app)
-    app.router.routes.extend([*oauth.ROUTES, *emails.ROUTES])
+    app.router.routes.extend([*oauth.ROUTES, *emails.ROUTES, *openapi.ROUTES])
     app.add_middleware(NormalisePath)
 
     @app.get("/health", include_in_schema=False)

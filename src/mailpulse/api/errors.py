@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.routing import Match
 
 from mailpulse.api.json import JSONResponse
 from mailpulse.core import errors
@@ -46,12 +47,25 @@ async def _api_error(_request: Request, exc: Exception) -> Response:
     return error_response(exc)
 
 
-async def _http_error(_request: Request, exc: Exception) -> Response:
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (RFC 9110 §15.5.6): Starlette's own header
+    names only the first route matching the path, and /smtp/emails has two."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 404:
         return error_response(errors.NOT_FOUND())
     if exc.status_code == 405:
-        return error_response(errors.METHOD_NOT_ALLOWED())
+        response = error_response(errors.METHOD_NOT_ALLOWED())
+        response.headers["Allow"] = _allowed_methods(request)
+        return response
     return error_response(ApiError(exc.status_code, exc.status_code, str(exc.detail)))
 
 
