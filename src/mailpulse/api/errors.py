@@ -18,8 +18,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.routing import Match
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mailpulse.api.json import JSONResponse
 from mailpulse.core import errors
