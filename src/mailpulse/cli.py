@@ -3,9 +3,9 @@
 :func:`main` is the one entry point (``mailpulse`` and ``python -m mailpulse``): whatever the
 command, an operator's mistake (a wrong setting, a database that cannot be reached, a server
 that cannot start) ends as one line on stderr and a non-zero exit status, never a traceback.
-The statuses follow sysexits where one fits, so a service manager can tell them apart:
-78 a setting is wrong (restarting will not help), 69 the database is unavailable, 3 a server
-process failed to start, 1 anything unexpected, 2 a wrong command line (click's own).
+Exit statuses (see failures.py): 78 a setting is wrong (restarting will not help), 69 the
+database is unavailable, 3 a server process failed to start, 1 anything unexpected, 2 a wrong
+command line (click's own), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ from mailpulse.core.auth import (
 )
 from mailpulse.core.clock import SystemClock
 from mailpulse.core.validate import normalise_address
+from mailpulse.failures import OperatorError
 from mailpulse.store import accounts, migrate
-from mailpulse.store.db import Database, DatabaseUnavailable
+from mailpulse.store.db import Database
 
 app = typer.Typer(help="mailpulse: the SendPulse SMTP API, self-hosted.", no_args_is_help=True)
 account_app = typer.Typer(
@@ -46,24 +47,13 @@ app.add_typer(key_app, name="key")
 JsonFlag = Annotated[bool, typer.Option("--json", help="print JSON")]
 
 
-EXIT_CONFIG = 78  # EX_CONFIG
-EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE
-EXIT_STARTUP = 3  # uvicorn's STARTUP_FAILURE
-EXIT_UNEXPECTED = 1
-
-
 def main() -> None:
     """Run the command line; turn every operator's mistake into one line and an exit status."""
-    from mailpulse.serving import StartupFailed
-
     try:
         app()
-    except ConfigError as exc:
-        _fail(f"configuration error: {exc}", EXIT_CONFIG)
-    except DatabaseUnavailable as exc:
-        _fail(str(exc), EXIT_UNAVAILABLE)
-    except StartupFailed as exc:
-        _fail(str(exc), EXIT_STARTUP)
+    except OperatorError as exc:
+        prefix = "configuration error: " if isinstance(exc, ConfigError) else ""
+        _fail(f"{prefix}{exc}", exc.exit_status)
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:
@@ -72,7 +62,7 @@ def main() -> None:
             traceback.print_exc()
         hint = "" if debug else " (MAILPULSE_LOG_LEVEL=debug shows the traceback)"
         first = (str(exc).strip().splitlines() or [""])[0]
-        _fail(f"unexpected error: {type(exc).__name__}: {first}{hint}", EXIT_UNEXPECTED)
+        _fail(f"unexpected error: {type(exc).__name__}: {first}{hint}", 1)
 
 
 def _fail(message: str, status: int) -> None:
@@ -153,13 +143,13 @@ def worker() -> None:
     configure_logging(settings)
     _migrated(settings).close_sync()
     runtime = build_runtime(settings)
-    announce(settings, http=False, deliver=True)
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
+        announce(settings, http=False, deliver=True)
         runtime.db.start()
         try:
             async with running_worker(runtime):

@@ -37,6 +37,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from mailpulse import files
+from mailpulse.failures import OperatorError
 
 ENV_PREFIX = "MAILPULSE_"
 # MAILPULSE_* variables that are not settings: the config file's name, what a parent process
@@ -45,8 +46,10 @@ _NOT_SETTINGS = re.compile(r"MAILPULSE_(CONFIG|INTERNAL_.*|TEST_.*)", re.IGNOREC
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 
-class ConfigError(Exception):
+class ConfigError(OperatorError):
     """A setting is wrong; the message is the one line the operator sees."""
+
+    exit_status = 78  # EX_CONFIG
 
 
 def _config_file() -> Path | None:

@@ -29,6 +29,7 @@ from uvicorn.config import LOGGING_CONFIG
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
 from mailpulse.config import ConfigError, Settings, load_settings
+from mailpulse.failures import OperatorError
 from mailpulse.store.db import DatabaseUnavailable, safe_url
 
 STARTUP_FAILURE = 3
@@ -37,8 +38,10 @@ PROCESS_APP = "mailpulse.serving:app_for_process"
 log = logging.getLogger("mailpulse")
 
 
-class StartupFailed(Exception):
+class StartupFailed(OperatorError):
     """A server process could not start; the message is one line for the operator."""
+
+    exit_status = STARTUP_FAILURE
 
 
 # -- logging -------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import make_url
 
 from mailpulse import files
+from mailpulse.failures import OperatorError
 
 T = TypeVar("T")
 Job = Callable[[Connection], Any]
@@ -52,8 +53,10 @@ _STOP = object()
 PG_CONNECT_TIMEOUT = 10  # seconds; an unreachable host fails start-up instead of hanging it
 
 
-class DatabaseUnavailable(Exception):
+class DatabaseUnavailable(OperatorError):
     """The database cannot be reached or opened; the message is one line for the operator."""
+
+    exit_status = 69  # EX_UNAVAILABLE
 
 
 def safe_url(url: str) -> str:
