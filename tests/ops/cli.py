@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -34,16 +35,31 @@ def clean_env(workdir: Path, **settings: str) -> dict[str, str]:
     return env
 
 
+class Hung(AssertionError):
+    """The command neither finished nor failed (uvicorn's supervisor used to restart a
+    process that failed to start forever)."""
+
+
 def run(workdir: Path, env: dict[str, str], *args: str, timeout: float = 60) -> Outcome:
-    done = subprocess.run(
+    """Run ``mailpulse *args``; the timeout only detects a hang, and then the whole process
+    group (server processes included) is killed, so a hang fails the test instead of
+    blocking it."""
+    process = subprocess.Popen(
         [sys.executable, "-m", "mailpulse", *args],
         env=env,
         cwd=workdir,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,  # only to detect a hang (the old supervisor restarted forever)
+        start_new_session=True,
     )
-    return Outcome(done.returncode, done.stdout, done.stderr)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+        raise Hung(f"mailpulse {' '.join(args)} hung; it said: {stderr[-2000:]}") from None
+    return Outcome(process.returncode, stdout, stderr)
 
 
 def free_port() -> int:

@@ -3,6 +3,7 @@ service manager restarts it or reports it), and one that can says what it runs o
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -71,6 +72,7 @@ def serve_until_healthy(
         stdout=subprocess.PIPE,  # uvicorn's access log
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,  # so a failure can kill the server processes too
     )
     url = f"http://127.0.0.1:{env['MAILPULSE_HTTP_PORT']}/health"
     deadline = time.monotonic() + 60  # only to detect a hang
@@ -80,7 +82,8 @@ def serve_until_healthy(
             return process
         except httpx.HTTPError:
             if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
                 raise AssertionError(f"server did not start: {process.communicate()[1]}") from None
             time.sleep(0.2)
 
@@ -89,7 +92,11 @@ def stop(process: subprocess.Popen[str]) -> Outcome:
     """SIGTERM, as a service manager stops it. A single uvicorn process shuts down cleanly and
     then re-raises the signal (status -SIGTERM); the supervisor of several exits 0."""
     process.send_signal(signal.SIGTERM)
-    stdout, stderr = process.communicate(timeout=60)
+    try:
+        stdout, stderr = process.communicate(timeout=60)  # only to detect a hang
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        raise
     return Outcome(process.returncode, stdout or "", stderr)
 
 
@@ -127,22 +134,30 @@ def test_the_access_log_can_be_switched_on(tmp_path: Path) -> None:
 
 def test_the_worker_says_what_it_runs_on(tmp_path: Path) -> None:
     env = clean_env(tmp_path, log_level="info", mx_port="2525")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mailpulse", "worker"],
-        env=env,
-        cwd=tmp_path,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stderr is not None
-    seen = []
-    for line in process.stderr:  # ends when the worker exits (it would only on failure)
-        seen.append(line)
-        if "processes:" in line:
-            break
-    outcome = stop(process)
-    text = "".join(seen) + outcome.stderr
-    assert outcome.status == 0, text
+    log = tmp_path / "worker.log"
+    with log.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mailpulse", "worker"],
+            env=env,
+            cwd=tmp_path,
+            stderr=stderr,
+            text=True,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 60  # only to detect a hang
+        while "processes:" not in log.read_text():
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    text = log.read_text()
+    assert process.returncode == 0, text
     assert "database: sqlite:///" in text
     assert "delivery: direct to each recipient domain's MX hosts (port 2525)" in text
     assert "processes: 1 delivery worker, up to 50 SMTP sessions" in text
