@@ -130,13 +130,14 @@ class _Supervisor(Multiprocess):
         for index, process in enumerate(self.processes):
             if process.process.is_alive():
                 if process.is_ready(timeout=timeout):
-                    self._served.add(id(process))
+                    self._served.add(process.pid or 0)
                     continue
-                if id(process) in self._served or process.ping(timeout=timeout):
-                    continue
+                if process.ping(timeout=timeout):
+                    continue  # alive, still starting
+            # dead, or hung (answers no health check): kill it, then decide
             process.kill()
             process.join()
-            if id(process) not in self._served:
+            if process.pid not in self._served:
                 self.failed = (
                     f"server process {process.pid} failed to start (exit status "
                     f"{process.exitcode}); stopped all {len(self.processes)} processes"
