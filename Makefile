@@ -1,10 +1,12 @@
 # mailpulse: two commands on a fresh machine with python3.
-#   make run    start the service on an embedded SQLite database under ./var/
-#   make test   install what the tests need, then lint, type-check and test
+#   make run    install what the service needs, then start it on SQLite under ./var/
+#   make test   install what the tests need too, then lint, type-check and test
+# Each has its own stamp, so switching between them installs only what is missing.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
 NODE_STAMP := tests/compat/node/node_modules/.installed
 
 .PHONY: run test lint typecheck pytest install clean
@@ -12,30 +14,37 @@ NODE_STAMP := tests/compat/node/node_modules/.installed
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
+# the service's runtime dependencies only (no test or lint tools)
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+# the development extras too (pytest, mypy, ruff, the SendPulse SDKs the tests drive)
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $@
+	touch $@ $(RUN_STAMP)
 
 $(NODE_STAMP): tests/compat/node/package.json
 	cd tests/compat/node && npm install --no-audit --no-fund --silent
 	touch $@
 
-install: $(STAMP)
+install: $(DEV_STAMP)
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/mailpulse migrate
 	$(BIN)/mailpulse demo
 	$(BIN)/mailpulse serve
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 
-typecheck: $(STAMP)
+typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) $(NODE_STAMP)
+pytest: $(DEV_STAMP) $(NODE_STAMP)
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest

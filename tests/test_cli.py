@@ -110,3 +110,45 @@ def test_settings_come_from_a_toml_file_and_the_environment_wins(
     assert settings.max_recipients == 7
     assert settings.relay == "smtp://relay.example:2525"
     assert settings.http_port == 9100
+
+
+# -- the one top-level handler ---------------------------------------------------------------------
+def _main_with(monkeypatch: pytest.MonkeyPatch, error: BaseException) -> int:
+    from mailpulse import cli
+
+    def failing() -> None:
+        raise error
+
+    monkeypatch.setattr(cli, "app", failing)
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    return int(exited.value.code or 0)
+
+
+def test_an_operator_error_is_one_line_with_its_exit_status(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mailpulse.config import ConfigError
+    from mailpulse.store.db import DatabaseUnavailable
+
+    assert _main_with(monkeypatch, ConfigError("MAILPULSE_X: wrong")) == 78
+    assert capsys.readouterr().err == "mailpulse: configuration error: MAILPULSE_X: wrong\n"
+    assert _main_with(monkeypatch, DatabaseUnavailable("cannot use the database x")) == 69
+    assert capsys.readouterr().err == "mailpulse: cannot use the database x\n"
+
+
+def test_an_unexpected_error_is_one_line_unless_debugging(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("MAILPULSE_LOG_LEVEL", raising=False)
+    assert _main_with(monkeypatch, RuntimeError("boom\nmore detail")) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        "mailpulse: unexpected error: RuntimeError: boom"
+        " (MAILPULSE_LOG_LEVEL=debug shows the traceback)"
+    ]
+    monkeypatch.setenv("MAILPULSE_LOG_LEVEL", "debug")
+    assert _main_with(monkeypatch, RuntimeError("boom")) == 1
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err
+    assert err.splitlines()[-1] == "mailpulse: unexpected error: RuntimeError: boom"

@@ -1,3 +1,3 @@
-from mailpulse.cli import app
+from mailpulse.cli import main
 
-app()
+main()

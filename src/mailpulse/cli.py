@@ -1,15 +1,26 @@
-"""The ``mailpulse`` command line: serve, migrate, accounts, senders and API keys."""
+"""The ``mailpulse`` command line: serve, migrate, accounts, senders and API keys.
+
+:func:`main` is the one entry point (``mailpulse`` and ``python -m mailpulse``): whatever the
+command, an operator's mistake (a wrong setting, a database that cannot be reached, a server
+that cannot start) ends as one line on stderr and a non-zero exit status, never a traceback.
+Exit statuses (see failures.py): 78 a setting is wrong (restarting will not help), 69 the
+database is unavailable, 3 a server process failed to start, 1 anything unexpected, 2 a wrong
+command line (click's own), 130 interrupted.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import sys
+import traceback
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from mailpulse.config import Settings, load_settings
+from mailpulse import files
+from mailpulse.config import ConfigError, Settings, load_settings
 from mailpulse.core.auth import (
     hash_api_key,
     hash_secret,
@@ -19,6 +30,7 @@ from mailpulse.core.auth import (
 )
 from mailpulse.core.clock import SystemClock
 from mailpulse.core.validate import normalise_address
+from mailpulse.failures import OperatorError
 from mailpulse.store import accounts, migrate
 from mailpulse.store.db import Database
 
@@ -35,12 +47,41 @@ app.add_typer(key_app, name="key")
 JsonFlag = Annotated[bool, typer.Option("--json", help="print JSON")]
 
 
+def main() -> None:
+    """Run the command line; turn every operator's mistake into one line and an exit status."""
+    try:
+        app()
+    except OperatorError as exc:
+        prefix = "configuration error: " if isinstance(exc, ConfigError) else ""
+        _fail(f"{prefix}{exc}", exc.exit_status)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:
+        debug = os.environ.get("MAILPULSE_LOG_LEVEL", "").lower() in ("debug", "trace")
+        if debug:
+            traceback.print_exc()
+        hint = "" if debug else " (MAILPULSE_LOG_LEVEL=debug shows the traceback)"
+        first = (str(exc).strip().splitlines() or [""])[0]
+        _fail(f"unexpected error: {type(exc).__name__}: {first}{hint}", 1)
+
+
+def _fail(message: str, status: int) -> None:
+    print(f"mailpulse: {message}", file=sys.stderr)
+    sys.exit(status)
+
+
 def _database(settings: Settings) -> Database:
     return Database(settings.database_url, synchronous=settings.sqlite_synchronous)
 
 
 def _migrated(settings: Settings) -> Database:
+    """The database, reachable and at the newest schema; the data directory made private."""
+    try:
+        files.private_dir(settings.data_dir)
+    except OSError as exc:
+        raise ConfigError(f"data_dir {settings.data_dir}: {exc.strerror}") from None
     db = _database(settings)
+    db.check()
     migrate.upgrade(db.engine)
     return db
 
@@ -96,8 +137,10 @@ def worker() -> None:
     import signal
 
     from mailpulse.runtime import build_runtime, running_worker
+    from mailpulse.serving import announce, configure_logging
 
     settings = load_settings()
+    configure_logging(settings)
     _migrated(settings).close_sync()
     runtime = build_runtime(settings)
 
@@ -106,6 +149,7 @@ def worker() -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
+        announce(settings, http=False, deliver=True)
         runtime.db.start()
         try:
             async with running_worker(runtime):
@@ -117,11 +161,8 @@ def worker() -> None:
 
 
 def _serve_http(host: str | None, port: int | None, *, deliver: bool) -> None:
-    import uvicorn
-
-    from mailpulse.api.app import DELIVER_ENV, create_app
     from mailpulse.api.server import uvicorn_options
-    from mailpulse.runtime import build_runtime
+    from mailpulse.serving import announce, configure_logging, run_http
 
     overrides: dict[str, Any] = {}
     if host is not None:
@@ -129,28 +170,20 @@ def _serve_http(host: str | None, port: int | None, *, deliver: bool) -> None:
     if port is not None:
         overrides["http_port"] = port
     settings = load_settings(**overrides)
+    configure_logging(settings)
     _migrated(settings).close_sync()
+    settings.resolved_secret_key()  # generated here once, before the processes start
     options: dict[str, Any] = {
         "host": settings.http_host,
         "port": settings.http_port,
-        "log_level": os.environ.get("MAILPULSE_LOG_LEVEL", "info").lower(),
-        "access_log": False,
+        "log_level": settings.log_level,
+        "access_log": settings.access_log,
         "loop": "uvloop",
         # httptools with a header timeout and size limit, keep-alive timeout, connection cap
         **uvicorn_options(settings),
     }
-    processes = settings.process_count()
-    if processes > 1:
-        # Each process builds its own runtime from the same settings (the environment).
-        os.environ[DELIVER_ENV] = "1" if deliver else "0"
-        uvicorn.run(
-            "mailpulse.api.app:app_from_environment",
-            factory=True,
-            workers=processes,
-            **options,
-        )
-    else:
-        uvicorn.run(create_app(build_runtime(settings), deliver=deliver), **options)
+    announce(settings, http=True, deliver=deliver)
+    run_http(settings, options, deliver=deliver)
 
 
 # -- accounts -----------------------------------------------------------------------------------
@@ -371,12 +404,9 @@ def _demo_credentials(db: Database, path: Path) -> dict[str, Any]:
             conn, account_id=account_id, email=DEMO_SENDER, name="Demo", now=now, status="active"
         )
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(creds, handle)
+    files.write_private(path, json.dumps(creds))
     return creds
 
 
 if __name__ == "__main__":
-    app()
+    main()

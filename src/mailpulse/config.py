@@ -2,22 +2,54 @@
 
 The file is named by MAILPULSE_CONFIG (default ``./mailpulse.toml`` when it exists); environment
 variables win over the file. Every setting is documented in the README.
+
+An operator's mistake must cost one readable line, not a traceback: :func:`load_settings` turns
+every way settings can be wrong (a malformed value, a key the file should not have, a missing or
+broken file, a database URL we cannot use) into one :class:`ConfigError` that names the setting,
+where it came from and what is wrong. Unknown keys in the file are errors (a typo there would
+otherwise silently leave a default in force); unknown ``MAILPULSE_*`` environment variables only
+earn a warning, since an environment carries many variables nobody checks.
 """
 
 from __future__ import annotations
 
+import difflib
+import ipaddress
+import json
 import os
+import re
 import secrets
+import sys
+import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, get_origin
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from mailpulse import files
+from mailpulse.failures import OperatorError
+
+ENV_PREFIX = "MAILPULSE_"
+# MAILPULSE_* variables that are not settings: the config file's name, what a parent process
+# tells its server processes, and the test suite's own.
+_NOT_SETTINGS = re.compile(r"MAILPULSE_(CONFIG|INTERNAL_.*|TEST_.*)", re.IGNORECASE)
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
+class ConfigError(OperatorError):
+    """A setting is wrong; the message is the one line the operator sees."""
+
+    exit_status = 78  # EX_CONFIG
 
 
 def _config_file() -> Path | None:
@@ -29,7 +61,7 @@ def _config_file() -> Path | None:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="MAILPULSE_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid")
 
     # storage
     database_url: str = Field(
@@ -43,10 +75,11 @@ class Settings(BaseSettings):
 
     # HTTP API
     http_host: str = "127.0.0.1"
-    http_port: int = 8000
+    http_port: int = Field(default=8000, ge=0, le=65535)
     public_url: str = Field(default="", description="base URL printed in examples and links")
     processes: int = Field(
         default=0,
+        ge=0,
         description="server processes for `serve` and `api`, sharing the port and the store "
         "(0: one per CPU core); with `serve` each runs a delivery worker too",
     )
@@ -105,18 +138,26 @@ class Settings(BaseSettings):
         default=256, description="most write jobs the writer commits in one transaction"
     )
 
+    # logging
+    log_level: str = Field(default="info", description="server log level: " + ", ".join(LOG_LEVELS))
+    access_log: bool = Field(
+        default=False, description="log one line per HTTP request (uvicorn's access log)"
+    )
+
     # delivery
     relay: str = Field(
         default="",
         description="send all mail through one smart host: smtp://[user:pass@]host:port, "
         "or smtps://... for implicit TLS; empty = deliver to each domain's MX",
     )
-    mx_port: int = Field(default=25, description="TCP port of destination MX hosts")
+    mx_port: int = Field(default=25, ge=1, le=65535, description="TCP port of destination MX hosts")
     dns_nameservers: list[str] = Field(
         default_factory=list,
         description="nameserver IPs for MX/A/AAAA lookups; empty = the system resolver",
     )
-    dns_port: int = Field(default=53, description="port of the nameservers in dns_nameservers")
+    dns_port: int = Field(
+        default=53, ge=1, le=65535, description="port of the nameservers in dns_nameservers"
+    )
     ehlo_name: str = Field(default="localhost", description="name sent in EHLO/HELO")
     source_addresses: list[str] = Field(
         default_factory=list,
@@ -175,25 +216,85 @@ class Settings(BaseSettings):
         default=60.0, description="seconds to wait for the reply to any SMTP command"
     )
 
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError(
+                "not a database URL: use sqlite:///path or postgresql://user:pass@host/db"
+            ) from None
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError(
+                f"unsupported database {url.get_backend_name()!r}: use sqlite:///path or "
+                "postgresql://user:pass@host/db"
+            )
+        return value
+
+    @field_validator("sqlite_synchronous")
+    @classmethod
+    def _synchronous_mode(cls, value: str) -> str:
+        if value.upper() not in ("FULL", "NORMAL", "EXTRA"):
+            raise ValueError("must be FULL, NORMAL or EXTRA")
+        return value.upper()
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if value.lower() not in LOG_LEVELS:
+            raise ValueError("must be one of " + ", ".join(LOG_LEVELS))
+        return value.lower()
+
+    @field_validator("relay")
+    @classmethod
+    def _relay_url(cls, value: str) -> str:
+        if not value:
+            return value
+        parts = urlsplit(value)
+        try:
+            parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+        except ValueError:
+            raise ValueError("the port is not a number from 1 to 65535") from None
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ValueError(
+                "must be smtp://[user:pass@]host:port or smtps://[user:pass@]host:port"
+            )
+        return value
+
+    @field_validator("dns_nameservers", "source_addresses")
+    @classmethod
+    def _ip_addresses(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_address(item)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address") from None
+        return value
+
     def process_count(self) -> int:
         return self.processes if self.processes > 0 else (os.cpu_count() or 1)
 
     def resolved_secret_key(self) -> str:
-        """The token signing key: configured, or generated once and kept under data_dir."""
+        """The token signing key: configured, or generated once and kept under data_dir (0600,
+        in a 0700 directory). Created atomically: processes starting at once agree on one key."""
         if self.secret_key:
             return self.secret_key
         path = self.data_dir / "secret.key"
-        if path.exists():
-            return path.read_text().strip()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_urlsafe(48)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(key)
+        try:
+            key = files.create_once(path, secrets.token_urlsafe(48)).strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot keep the signing key in {path}: {exc.strerror}") from None
+        if not key:
+            raise ConfigError(f"{path} is empty: delete it to have a new signing key generated")
         return key
 
     def base_url(self) -> str:
         return self.public_url.rstrip("/") or f"http://{self.http_host}:{self.http_port}"
+
+    def safe_database_url(self) -> str:
+        """The database URL with its password hidden, for logs and messages."""
+        return hide_password(self.database_url)
 
     @classmethod
     def settings_customise_sources(
@@ -211,5 +312,101 @@ class Settings(BaseSettings):
         return tuple(sources)
 
 
-def load_settings(**overrides: Any) -> Settings:
-    return Settings(**overrides)
+def hide_password(url: str) -> str:
+    """``scheme://user:***@host…`` for any URL with a password (database or relay)."""
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+
+
+def load_settings(*, warn: bool = True, **overrides: Any) -> Settings:
+    """The settings, or one :class:`ConfigError` line saying what is wrong with them. With
+    ``warn``, each unknown ``MAILPULSE_*`` environment variable earns one warning line."""
+    path = _config_file()
+    if path is not None:
+        _check_file(path)
+    if warn:
+        for line in unknown_variable_warnings(os.environ):
+            print(f"mailpulse: warning: {line}", file=sys.stderr)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError("; ".join(_describe(error, path) for error in exc.errors())) from None
+    except SettingsError as exc:
+        raise ConfigError(_describe_parse_error(exc, path)) from None
+
+
+def _check_file(path: Path) -> None:
+    try:
+        with path.open("rb") as handle:
+            tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} (MAILPULSE_CONFIG) does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def unknown_variable_warnings(environ: dict[str, str] | os._Environ[str]) -> list[str]:
+    known = {name.upper() for name in Settings.model_fields}
+    lines = []
+    for variable in sorted(environ):
+        upper = variable.upper()
+        if not upper.startswith(ENV_PREFIX) or _NOT_SETTINGS.fullmatch(upper):
+            continue
+        name = upper[len(ENV_PREFIX) :]
+        if name in known or name.split("__")[0] in known:
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        hint = f" (did you mean {ENV_PREFIX}{close[0]}?)" if close else ""
+        lines.append(f"{variable} is not a setting and is ignored{hint}")
+    return lines
+
+
+_SECRET_FIELDS = frozenset({"secret_key"})
+_URL_FIELDS = frozenset({"database_url", "relay"})
+
+
+def _where(field: str, path: Path | None) -> str:
+    """Where a setting came from, as the operator wrote it."""
+    variable = ENV_PREFIX + field.upper()
+    if any(name.upper() == variable for name in os.environ):
+        return variable
+    if path is not None:
+        return f"{field} in {path}"
+    return field
+
+
+def _shown(field: str, value: Any) -> str:
+    if field in _SECRET_FIELDS:
+        return ""
+    if field in _URL_FIELDS and isinstance(value, str):
+        value = hide_password(value)
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return f" (got {text[:80]!r})"
+
+
+def _describe(error: Any, path: Path | None) -> str:
+    loc = [str(part) for part in error.get("loc", ())]
+    field = loc[0] if loc else "?"
+    if error.get("type") == "extra_forbidden":
+        where = f"{path}" if path is not None else "the settings"
+        close = difflib.get_close_matches(field, sorted(Settings.model_fields), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        return f"unknown setting {field!r} in {where}{hint}"
+    message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    if len(loc) > 1:
+        message = f"item {'.'.join(loc[1:])}: {message}"
+    return f"{_where(field, path)}: {message}{_shown(field, error.get('input'))}"
+
+
+def _describe_parse_error(exc: SettingsError, path: Path | None) -> str:
+    match = re.search(r'field "([^"]+)"', str(exc))
+    if match is None:
+        return f"settings: {exc}"
+    field = match.group(1)
+    cause = exc.__cause__
+    reason = f"not valid JSON ({cause})" if isinstance(cause, ValueError) else str(cause or exc)
+    info = Settings.model_fields.get(field)
+    is_list = info is not None and get_origin(info.annotation) is list
+    example = " (write a JSON list, e.g. '[\"127.0.0.1\"]')" if is_list else ""
+    return f"{_where(field, path)}: {reason}{example}"

@@ -15,7 +15,6 @@ import httpx
 import pytest
 
 from mailpulse import cli
-from mailpulse.api.app import DELIVER_ENV
 from mailpulse.api.server import HttpLimits, LimitedHttpProtocol
 from tests.support.server import RunningServer, running_server
 
@@ -159,14 +158,16 @@ def test_serve_passes_the_limits_to_uvicorn_in_one_process_or_several(
     monkeypatch.setenv("MAILPULSE_HTTP_HEADER_TIMEOUT", "7")
     monkeypatch.setenv("MAILPULSE_HTTP_KEEP_ALIVE_TIMEOUT", "3")
     monkeypatch.setenv("MAILPULSE_HTTP_MAX_CONNECTIONS", "123")
-    monkeypatch.setenv(DELIVER_ENV, "0")
-    calls: list[tuple[Any, dict[str, Any]]] = []
-    monkeypatch.setattr("uvicorn.run", lambda app, **options: calls.append((app, options)))
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(
+        "mailpulse.serving.run_http",
+        lambda settings, options, *, deliver: calls.append(options),
+    )
 
     cli._serve_http(None, None, deliver=False)
 
-    [(app, options)] = calls
-    assert (app == "mailpulse.api.app:app_from_environment") == (processes > 1)
+    # The same options go to uvicorn.Config whether one process serves or several.
+    [options] = calls
     # The factory must reach worker processes, which are spawned: it pickles.
     protocol = pickle.loads(pickle.dumps(options["http"]))
     assert protocol.func is LimitedHttpProtocol

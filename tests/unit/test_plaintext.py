@@ -120,3 +120,31 @@ def test_trailing_whitespace_is_stripped_and_long_blank_runs_are_cut_to_two() ->
 
 def test_blank_input_gives_empty_text() -> None:
     assert html_to_text("  <p> </p>\n<br>  ") == ""
+
+
+def test_a_link_reads_as_its_text_then_its_url() -> None:
+    text = html_to_text('<p>Track it <a href="https://acme.example/t/1">here</a>.</p>')
+    assert text == "Track it here (https://acme.example/t/1)."
+
+
+def test_a_mailto_link_whose_text_is_the_address_shows_it_once() -> None:
+    text = html_to_text('<p>Write to <a href="mailto:s@acme.example">s@acme.example</a></p>')
+    assert text == "Write to s@acme.example"
+
+
+def test_in_page_anchors_show_their_text_only() -> None:
+    assert html_to_text('<a href="#top">Back to top</a>') == "Back to top"
+
+
+def test_nested_divs_are_not_indented() -> None:
+    assert html_to_text("<div><div><div><p>Hello</p></div></div></div>") == "Hello"
+
+
+@pytest.mark.parametrize("depth", [250, 5000])
+def test_deeply_nested_html_does_not_raise(depth: int) -> None:
+    html = "<div>" * depth + "deep" + "</div>" * depth
+    assert isinstance(html_to_text(html), str)
+
+
+def test_control_characters_and_lone_surrogates_are_dropped() -> None:
+    assert html_to_text("<p>a\x00b\x01c\ud800d</p>") == "abcd"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -73,15 +72,3 @@ def create_app(runtime: Runtime, *, deliver: bool = False) -> FastAPI:
         return {"status": "ok"}
 
     return app
-
-
-DELIVER_ENV = "MAILPULSE_INTERNAL_DELIVER"
-
-
-def app_from_environment() -> FastAPI:
-    """The app of one of several server processes (``processes`` > 1): settings from the
-    environment, delivery on when the parent was ``serve``."""
-    from mailpulse.config import load_settings
-    from mailpulse.runtime import build_runtime
-
-    return create_app(build_runtime(load_settings()), deliver=os.environ.get(DELIVER_ENV) == "1")

@@ -10,6 +10,11 @@ thousands of fsyncs into a few; on PostgreSQL it saves round trips the same way.
 Reads run on a small thread pool against their own connections (SQLite in WAL mode lets them
 run beside the writer). Which engine is in use is hidden here: callers see only
 :class:`sqlalchemy.Connection`.
+
+Two duties toward the operator live here too: :meth:`Database.check` turns "cannot reach or
+open the database" into one :class:`DatabaseUnavailable` line (password hidden) instead of a
+driver traceback, and a SQLite file is created 0600 (its -wal and -shm files inherit the mode
+from it; an existing file that is more open is tightened), since it holds every stored email.
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import make_url
 
+from mailpulse import files
+from mailpulse.failures import OperatorError
+
 T = TypeVar("T")
 Job = Callable[[Connection], Any]
 
@@ -42,6 +50,44 @@ class _Pending:
 
 
 _STOP = object()
+PG_CONNECT_TIMEOUT = 10  # seconds; an unreachable host fails start-up instead of hanging it
+
+
+class DatabaseUnavailable(OperatorError):
+    """The database cannot be reached or opened; the message is one line for the operator."""
+
+    exit_status = 69  # EX_UNAVAILABLE
+
+
+def safe_url(url: str) -> str:
+    """``url`` as shown to people: our driver names dropped, the password hidden."""
+    parsed = make_url(url)
+    if parsed.drivername == "postgresql+psycopg":
+        parsed = parsed.set(drivername="postgresql")
+    return parsed.render_as_string(hide_password=True)
+
+
+def describe_connect_error(url: str, exc: BaseException) -> str:
+    """One line: which database, and the driver's first line of why it could not be used."""
+    orig = getattr(exc, "orig", None) or exc
+    lines = [line.strip() for line in str(orig).splitlines() if line.strip()]
+    reason = " ".join(lines[0].split()) if lines else type(orig).__name__
+    reason = reason.removeprefix("connection failed: ")
+    return f"cannot use the database {safe_url(url)}: {reason}"
+
+
+def _private_sqlite_file(database: str) -> None:
+    """Create the SQLite file 0600 before SQLite does (it would use 0644 less the umask), in a
+    0700 directory when we create that too; tighten an existing file and its companions."""
+    path = Path(database)
+    try:
+        if not path.parent.exists():
+            files.private_dir(path.parent)
+        files.private_file(path)
+    except OSError as exc:
+        raise DatabaseUnavailable(describe_connect_error(f"sqlite:///{database}", exc)) from None
+    for suffix in ("-wal", "-shm", "-journal"):
+        files.tighten(path.with_name(path.name + suffix))
 
 
 def is_sqlite(url: str) -> bool:
@@ -64,7 +110,7 @@ def create_engine(url: str, *, synchronous: str = "FULL") -> Engine:
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            _private_sqlite_file(database)
         engine = sa.create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
@@ -95,7 +141,13 @@ def create_engine(url: str, *, synchronous: str = "FULL") -> Engine:
             dbapi_conn.execute("BEGIN IMMEDIATE" if conn.info.get("writer") else "BEGIN")
 
         return engine
-    return sa.create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return sa.create_engine(
+        url,
+        pool_size=10,
+        max_overflow=10,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": PG_CONNECT_TIMEOUT},
+    )
 
 
 class Database:
@@ -116,6 +168,14 @@ class Database:
         self._lock_fd: int | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
+    def check(self) -> None:
+        """Connect once; raise :class:`DatabaseUnavailable` (one line) if that fails."""
+        try:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        except (sa.exc.DBAPIError, OSError) as exc:
+            raise DatabaseUnavailable(describe_connect_error(self.url, exc)) from None
+
     def start(self) -> None:
         if self._writer is None:
             self._writer = threading.Thread(target=self._write_loop, name="db-write", daemon=True)
