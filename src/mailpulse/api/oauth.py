@@ -1,31 +1,49 @@
 """POST /oauth/access_token: client credentials in, a one-hour bearer token out.
 
 Accepts JSON, form-urlencoded and multipart bodies (compat §b). Wrong credentials are a 401
-whose ``error`` is ``invalid_client`` — the Node SDK stops retrying only on exactly that.
+whose ``error`` is ``invalid_client`` — the Node SDK stops retrying only on exactly that. A
+disabled account is refused the same way. Failed requests are counted per client IP and per
+client_id (core/ratelimit.py); past the limit the answer is 429 with Retry-After, in the same
+error shape, before the secret is even checked.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mailpulse.api.deps import params, runtime
+from mailpulse.api.deps import client_ip, params, runtime
 from mailpulse.api.json import JSONResponse
 from mailpulse.core.auth import verify_secret
 from mailpulse.store import accounts
 
+log = logging.getLogger("mailpulse.auth")
 
-def oauth_error(status: int, error: str, description: str, code: int) -> Response:
+
+def oauth_error(
+    status: int, error: str, description: str, code: int, headers: dict[str, str] | None = None
+) -> Response:
     body = {
         "error": error,
         "error_description": description,
         "message": description,
         "error_code": code,
     }
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def too_many_failures(retry_after: int) -> Response:
+    return oauth_error(
+        429,
+        "too_many_requests",
+        f"Too many failed token requests; retry after {retry_after} seconds.",
+        429,
+        headers={"Retry-After": str(retry_after)},
+    )
 
 
 async def access_token(request: Request) -> Response:
@@ -51,12 +69,20 @@ async def access_token(request: Request) -> Response:
                 400, "invalid_request", f'The request is missing the "{name}" parameter.', 400
             )
     assert isinstance(client_id, str) and isinstance(client_secret, str)
+    ip = client_ip(request)
+    throttle = rt.token_throttle
+    wait = throttle.retry_after(ip, client_id)
+    if wait is not None:
+        return too_many_failures(wait)
     found = await rt.db.read(lambda conn: accounts.secret_hash_for(conn, client_id))
-    stored = None if found is None else found[1]
+    stored = None if found is None else found.secret_hash
     # Argon2 is slow on purpose: keep it off the event loop.
-    if not await asyncio.to_thread(verify_secret, stored, client_secret) or found is None:
+    verified = await asyncio.to_thread(verify_secret, stored, client_secret)
+    if not verified or found is None or not found.state.active:
+        for blocked in throttle.failed(ip, client_id):
+            log.warning("token requests refused for %s: too many failures", blocked)
         return oauth_error(401, "invalid_client", "Client authentication failed.", 1)
-    token = rt.signer.issue(found[0], rt.clock.now())
+    token = rt.signer.issue(found.account_id, rt.clock.now(), found.state.generation)
     return JSONResponse(
         {"access_token": token.access_token, "token_type": "Bearer", "expires_in": token.expires_in}
     )
