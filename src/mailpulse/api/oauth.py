@@ -74,7 +74,7 @@ async def access_token(request: Request) -> Response:
     wait = throttle.retry_after(ip, client_id)
     if wait is not None:
         return too_many_failures(wait)
-    found = await rt.db.read(lambda conn: accounts.secret_hash_for(conn, client_id))
+    found = await rt.db.read(lambda conn: accounts.credentials_for(conn, client_id))
     stored = None if found is None else found.secret_hash
     # Argon2 is slow on purpose: keep it off the event loop.
     verified = await asyncio.to_thread(verify_secret, stored, client_secret)

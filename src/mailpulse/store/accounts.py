@@ -145,7 +145,12 @@ class Credentials:
     state: AccountState
 
 
-def secret_hash_for(conn: Connection, client_id: str) -> Credentials | None:
+def secret_hash_for(conn: Connection, client_id: str) -> tuple[int, str] | None:
+    found = credentials_for(conn, client_id)
+    return None if found is None else (found.account_id, found.secret_hash)
+
+
+def credentials_for(conn: Connection, client_id: str) -> Credentials | None:
     row = conn.execute(
         sa.select(accounts.c.id, accounts.c.client_secret_hash, *_STATE_COLUMNS).where(
             accounts.c.client_id == client_id
