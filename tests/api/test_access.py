@@ -225,6 +225,7 @@ def test_failed_token_requests_are_limited_per_client_id_with_retry_after(
         "error_description": description,
         "message": description,
         "error_code": 429,
+        "is_error": 1,  # the Node SDK's error marker (see tests/compat/test_node_throttle.py)
     }
     assert still.status_code == 429 and still.headers["retry-after"] == "30"
     assert after.status_code == 200

@@ -24,26 +24,29 @@ from mailpulse.store import accounts
 log = logging.getLogger("mailpulse.auth")
 
 
-def oauth_error(
-    status: int, error: str, description: str, code: int, headers: dict[str, str] | None = None
-) -> Response:
+def oauth_error(status: int, error: str, description: str, code: int) -> Response:
     body = {
         "error": error,
         "error_description": description,
         "message": description,
         "error_code": code,
     }
-    return JSONResponse(body, status_code=status, headers=headers)
+    return JSONResponse(body, status_code=status)
 
 
 def too_many_failures(retry_after: int) -> Response:
-    return oauth_error(
-        429,
-        "too_many_requests",
-        f"Too many failed token requests; retry after {retry_after} seconds.",
-        429,
-        headers={"Retry-After": str(retry_after)},
-    )
+    """429 in the token endpoint's error shape. ``is_error: 1`` is the Node SDK's own error
+    marker: without it the SDK takes any non-401 answer for a token, writes ``undefined`` to
+    its token file and crashes the application; with it, the SDK hands this answer back."""
+    description = f"Too many failed token requests; retry after {retry_after} seconds."
+    body = {
+        "error": "too_many_requests",
+        "error_description": description,
+        "message": description,
+        "error_code": 429,
+        "is_error": 1,
+    }
+    return JSONResponse(body, status_code=429, headers={"Retry-After": str(retry_after)})
 
 
 async def access_token(request: Request) -> Response:
