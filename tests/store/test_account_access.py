@@ -115,3 +115,28 @@ def test_find_account_prefers_id_then_client_id_then_name(db: Database) -> None:
     ]
     assert [None if a is None else a.id for a in found] == [first, first, first, None]
     assert second != first
+
+
+def test_a_name_taken_by_a_concurrent_creation_is_refused_by_the_index(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first check can race another creation; the unique index has the last word, and the
+    refusal leaves the transaction usable (the insert ran in its own savepoint)."""
+    create(db, "acme")
+    answers = iter([False, True])  # not taken when first asked, taken after the insert failed
+    monkeypatch.setattr(accounts, "name_taken", lambda conn, name: next(answers))
+
+    def racing(conn: sa.Connection) -> int:
+        with pytest.raises(accounts.NameTaken):
+            accounts.create_account(
+                conn,
+                name="acme",
+                email="",
+                client_id="late",
+                secret_hash="h",
+                activated=True,
+                now=T0,
+            )
+        return len(accounts.list_accounts(conn))
+
+    assert db.write_sync(racing) == 1
