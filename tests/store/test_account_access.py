@@ -111,9 +111,9 @@ def test_find_account_prefers_id_then_client_id_then_name(db: Database) -> None:
     second = create(db, "zeta", client_id=str(first))
     found = [
         db.read_sync(lambda conn, r=r: accounts.find_account(conn, r))
-        for r in [str(first), "zeta", "acme", "nobody"]
+        for r in [str(first), "zeta", "acme", "nobody", "²", "9" * 40]
     ]
-    assert [None if a is None else a.id for a in found] == [first, first, first, None]
+    assert [None if a is None else a.id for a in found] == [first, first, first, None, None, None]
     assert second != first
 
 

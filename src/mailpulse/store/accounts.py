@@ -121,7 +121,7 @@ def find_account(conn: Connection, ref: str) -> Account | None:
     """By numeric id, client id or name — what an operator types on the command line — in
     that order of precedence when one reference could mean two accounts."""
     conditions = [accounts.c.client_id == ref, accounts.c.name == ref]
-    if ref.isdigit() and len(ref) < 19:
+    if ref.isascii() and ref.isdigit() and len(ref) < 19:
         conditions.insert(0, accounts.c.id == int(ref))
     for condition in conditions:
         row = conn.execute(sa.select(*_ACCOUNT_COLUMNS).where(condition)).first()
