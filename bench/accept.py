@@ -4,10 +4,12 @@
     .venv/bin/python bench/accept.py --auth both --rounds 2    # token and static key, alternating
     .venv/bin/python bench/accept.py --auth both --client raw  # the light load generator
 
-Prints accepted/s, p50 and p99 latency, and the server's peak RSS. ``--auth`` chooses how the
-requests authenticate: ``token`` (an access token from /oauth/access_token, the default),
-``key`` (a static API key, ``mailpulse key create``), or ``both``: ``--rounds`` rounds of each,
-alternating on one server, so the two are compared under the same conditions. ``--client``
+Prints accepted/s, p50 and p99 latency, the server's CPU per request (all its processes and
+threads; less disturbed than accepted/s when other work shares the machine), and its peak RSS.
+``--auth`` chooses how the requests authenticate: ``token`` (an access token from
+/oauth/access_token, the default), ``key`` (a static API key, ``mailpulse key create``), or
+``both``: ``--rounds`` rounds of each, alternating on one server, so the two are compared
+under the same conditions. ``--client``
 chooses the load generator: ``httpx`` (the default; heavy on CPU, so on 2 cores it understates
 the server) or ``raw``, the pre-encoded asyncio-streams client of ``delivery.py`` (about
 0.1 ms of client CPU per request). Nothing here is asserted.
@@ -26,7 +28,13 @@ from pathlib import Path
 
 import httpx
 from _server import cli, serve  # type: ignore[import-not-found]
-from delivery import http_load, http_requests  # type: ignore[import-not-found]
+from delivery import (  # type: ignore[import-not-found]
+    http_load,
+    http_requests,
+    idle_load,
+    process_tree,
+    tree_cpu,
+)
 
 
 def payload(sender: str, n: int, size: int) -> dict[str, object]:
@@ -65,11 +73,12 @@ async def run(
     return latencies
 
 
-def report(label: str, messages: int, elapsed: float, latencies: list[float]) -> None:
+def report(label: str, messages: int, elapsed: float, latencies: list[float], cpu: float) -> None:
     q = statistics.quantiles(latencies, n=100)
     print(
         f"{label:<6} accepted/s {messages / elapsed:7,.0f}   "
-        f"p50 {q[49] * 1000:6.1f} ms   p99 {q[98] * 1000:6.1f} ms"
+        f"p50 {q[49] * 1000:6.1f} ms   p99 {q[98] * 1000:6.1f} ms   "
+        f"server CPU {cpu * 1000 / messages:.2f} ms/request"
     )
 
 
@@ -98,9 +107,12 @@ def main() -> None:
             created = json.loads(cli(server.env, "key", "create", "bench", "--json"))
             credentials["key"] = str(created["key"])
         print(f"messages      {args.messages} ({args.size} B html), concurrency {args.concurrency}")
+        print(f"machine busy  {idle_load():.0%} before the runs (other sessions share it)")
         results: dict[str, list[float]] = {label: [] for label in credentials}
         for _ in range(args.rounds):
             for label, credential in credentials.items():
+                pids = process_tree(server.process.pid)
+                cpu_before = tree_cpu(pids)[0]
                 if args.client == "raw":
                     port = int(server.url.rsplit(":", 1)[1])
                     requests = http_requests(
@@ -123,8 +135,9 @@ def main() -> None:
                         )
                     )
                     elapsed = time.perf_counter() - started
+                cpu = tree_cpu(pids)[0] - cpu_before
                 results[label].append(args.messages / elapsed)
-                report(label, args.messages, elapsed, latencies)
+                report(label, args.messages, elapsed, latencies, cpu)
         if args.rounds > 1 or len(credentials) > 1:
             for label, rates in results.items():
                 print(f"{label:<6} mean accepted/s {statistics.mean(rates):7,.0f}")
