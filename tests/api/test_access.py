@@ -258,3 +258,16 @@ def test_token_failure_limits_are_settings(tmp_path: Path) -> None:
         with server.client() as http:
             answers = [token_request(http, tenant.client_id, "x").status_code for _ in range(3)]
     assert answers == [401, 401, 429]
+
+
+def test_with_no_cache_window_a_revoked_key_is_refused_at_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'z.db'}"
+    with running_server(url, tmp_path, auth_cache_seconds=0) as server:
+        tenant = server.tenant()
+        key_id, key = server.api_key(tenant)
+        with server.client(headers=bearer(key)) as http:
+            before = http.get("/smtp/emails/total").status_code
+            now = server.runtime.clock.now()
+            server.runtime.db.write_sync(lambda conn: accounts.revoke_api_key(conn, key_id, now))
+            after = http.get("/smtp/emails/total").status_code
+    assert (before, after) == (200, 401)
