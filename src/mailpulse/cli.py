@@ -15,12 +15,13 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
 from mailpulse import files
 from mailpulse.config import ConfigError, Settings, load_settings
+from mailpulse.core.access import ACTIVE, DISABLED
 from mailpulse.core.auth import (
     hash_api_key,
     hash_secret,
@@ -65,7 +66,8 @@ def main() -> None:
         _fail(f"unexpected error: {type(exc).__name__}: {first}{hint}", 1)
 
 
-def _fail(message: str, status: int) -> None:
+def _fail(message: str, status: int = 2) -> NoReturn:
+    """One line on stderr and the exit status (2: a wrong command line or argument)."""
     print(f"mailpulse: {message}", file=sys.stderr)
     sys.exit(status)
 
@@ -89,8 +91,8 @@ def _migrated(settings: Settings) -> Database:
 def _account(db: Database, ref: str) -> accounts.Account:
     found = db.read_sync(lambda conn: accounts.find_account(conn, ref))
     if found is None:
-        typer.echo(f"no account {ref!r}", err=True)
-        raise typer.Exit(2)
+        db.close_sync()
+        _fail(f"no account {ref!r}")
     return found
 
 
@@ -190,6 +192,7 @@ def _serve_http(host: str | None, port: int | None, *, deliver: bool) -> None:
 def create_account(
     db: Database, name: str, email: str, activate: bool
 ) -> dict[str, str | int | bool]:
+    """Create an account; ``accounts.NameTaken`` when the name is taken."""
     client_id, secret = new_client_id(), new_client_secret()
     secret_hash = hash_secret(secret)
     now = SystemClock().now()
@@ -213,17 +216,41 @@ def create_account(
     }
 
 
+def _checked_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > 200 or not name.isprintable():
+        _fail(f"not an account name: {name!r} (1 to 200 printable characters)")
+    if name.isdigit():
+        _fail(f"not an account name: {name!r} (all digits would read as an account id)")
+    return name
+
+
+def _checked_email(email: str) -> str:
+    if not email:
+        return ""
+    address = normalise_address(email)
+    if address is None:
+        _fail(f"not an email address: {email!r}")
+    return address
+
+
 @account_app.command("create")
 def account_create(
-    name: Annotated[str, typer.Option(help="account name")],
+    name: Annotated[str, typer.Option(help="account name (unique)")],
     email: Annotated[str, typer.Option(help="owner's email")] = "",
     activate: Annotated[bool, typer.Option(help="activate SMTP sending now")] = True,
     as_json: JsonFlag = False,
 ) -> None:
     """Create an account and print its client id and secret (the secret is shown only once)."""
+    name, email = _checked_name(name), _checked_email(email)
     db = _migrated(load_settings())
-    _print(create_account(db, name, email, activate), as_json)
-    db.close_sync()
+    try:
+        created = create_account(db, name, email, activate)
+    except accounts.NameTaken as taken:
+        _fail(f"{taken}: choose another name")
+    finally:
+        db.close_sync()
+    _print(created, as_json)
 
 
 @account_app.command("list")
@@ -235,6 +262,7 @@ def account_list(as_json: JsonFlag = False) -> None:
             "id": a.id,
             "name": a.name,
             "client_id": a.client_id,
+            "status": a.status,
             "smtp_activated": a.smtp_activated,
         }
         for a in db.read_sync(accounts.list_accounts)
@@ -248,11 +276,67 @@ def account_activate(
     account: Annotated[str, typer.Argument(help="account id, client id or name")],
     off: Annotated[bool, typer.Option("--off", help="deactivate instead")] = False,
 ) -> None:
-    """Turn SMTP sending on (or off, with --off) for an account."""
-    db = _migrated(load_settings())
+    """Turn SMTP sending on (or off, with --off) for an account; API access stays as it is."""
+    settings = load_settings()
+    db = _migrated(settings)
     found = _account(db, account)
     db.write_sync(lambda conn: accounts.set_activated(conn, found.id, not off))
-    typer.echo(f"account {found.id} smtp_activated={not off}")
+    typer.echo(f"account {found.id} smtp_activated={not off}{_within(settings)}")
+    db.close_sync()
+
+
+def _within(settings: Settings) -> str:
+    return f" (running servers follow within {settings.auth_cache_seconds:g} s)"
+
+
+def _set_status(account: str, status: str, what: str) -> None:
+    settings = load_settings()
+    db = _migrated(settings)
+    found = _account(db, account)
+    db.write_sync(lambda conn: accounts.set_status(conn, found.id, status))
+    typer.echo(f"account {found.id} ({found.name}) {what}{_within(settings)}")
+    db.close_sync()
+
+
+AccountArg = Annotated[str, typer.Argument(help="account id, client id or name")]
+
+
+@account_app.command("disable")
+def account_disable(account: AccountArg) -> None:
+    """Cut off all API access: its tokens, static keys and token requests are refused."""
+    _set_status(account, DISABLED, "disabled: tokens, keys and token requests are refused")
+
+
+@account_app.command("enable")
+def account_enable(account: AccountArg) -> None:
+    """Let a disabled account use the API again (its unrevoked tokens and keys work again)."""
+    _set_status(account, ACTIVE, "enabled")
+
+
+@account_app.command("rotate-secret")
+def account_rotate_secret(account: AccountArg, as_json: JsonFlag = False) -> None:
+    """Replace the client secret (printed once); the old one and its tokens stop working."""
+    settings = load_settings()
+    db = _migrated(settings)
+    found = _account(db, account)
+    secret = new_client_secret()
+    secret_hash = hash_secret(secret)
+    db.write_sync(lambda conn: accounts.rotate_secret(conn, found.id, secret_hash))
+    db.close_sync()
+    data = {"id": found.id, "name": found.name, "client_id": found.client_id}
+    _print(data | {"client_secret": secret}, as_json)
+    if not as_json:
+        typer.echo(f"the old secret is refused now; its tokens are refused{_within(settings)}")
+
+
+@account_app.command("revoke-tokens")
+def account_revoke_tokens(account: AccountArg) -> None:
+    """Revoke every access token issued to the account so far (new ones can be requested)."""
+    settings = load_settings()
+    db = _migrated(settings)
+    found = _account(db, account)
+    db.write_sync(lambda conn: accounts.revoke_tokens(conn, found.id))
+    typer.echo(f"account {found.id} ({found.name}): every earlier token revoked{_within(settings)}")
     db.close_sync()
 
 
@@ -320,14 +404,15 @@ def key_create(
 
 @key_app.command("revoke")
 def key_revoke(key_id: Annotated[int, typer.Argument(help="the key's id")]) -> None:
-    """Revoke a static API key at once."""
-    db = _migrated(load_settings())
+    """Revoke a static API key (running servers refuse it within the auth cache window)."""
+    settings = load_settings()
+    db = _migrated(settings)
     now = SystemClock().now()
-    if not db.write_sync(lambda conn: accounts.revoke_api_key(conn, key_id, now)):
-        typer.echo(f"no active key {key_id}", err=True)
-        raise typer.Exit(2)
-    typer.echo(f"key {key_id} revoked")
+    revoked = db.write_sync(lambda conn: accounts.revoke_api_key(conn, key_id, now))
     db.close_sync()
+    if not revoked:
+        _fail(f"no active key {key_id}")
+    typer.echo(f"key {key_id} revoked{_within(settings)}")
 
 
 @key_app.command("list")
@@ -396,7 +481,16 @@ def _demo_credentials(db: Database, path: Path) -> dict[str, Any]:
         stored: dict[str, Any] = json.loads(path.read_text())
         if db.read_sync(lambda conn: accounts.find_account(conn, str(stored["client_id"]))):
             return stored
-    creds = create_account(db, "demo", DEMO_SENDER, True)
+    try:
+        creds = create_account(db, "demo", DEMO_SENDER, True)
+    except accounts.NameTaken:
+        # The demo account exists but its credentials file is gone: give it a new secret.
+        demo = _account(db, "demo")
+        secret = new_client_secret()
+        secret_hash = hash_secret(secret)
+        db.write_sync(lambda conn: accounts.rotate_secret(conn, demo.id, secret_hash))
+        creds = {"id": demo.id, "name": demo.name, "client_id": demo.client_id}
+        creds |= {"client_secret": secret, "smtp_activated": demo.smtp_activated}
     account_id = int(creds["id"])
     now = SystemClock().now()
     db.write_sync(

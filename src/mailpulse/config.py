@@ -128,9 +128,23 @@ class Settings(BaseSettings):
     list_default_limit: int = 100
     list_max_limit: int = 500
 
-    sender_cache_seconds: float = Field(
+    # access: the one short-lived auth cache (core/access.py) and the token endpoint's limits
+    auth_cache_seconds: float = Field(
         default=2.0,
-        description="how long a send may rely on an earlier check of the account and sender",
+        description="how long a request may rely on an earlier check of its key, account "
+        "(status, credential generation, SMTP activation) and sender: revocation, "
+        "deactivation and secret rotation take effect within this time",
+    )
+    token_failures_per_ip: int = Field(
+        default=10,
+        description="failed token requests per client IP per window before 429 (0: no limit)",
+    )
+    token_failures_per_client: int = Field(
+        default=5,
+        description="failed token requests per client_id per window before 429 (0: no limit)",
+    )
+    token_failure_window_seconds: float = Field(
+        default=60.0, description="the sliding window of the two limits above"
     )
 
     # store tuning

@@ -11,14 +11,16 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from mailpulse.config import Settings
+from mailpulse.core.access import AccessControl
 from mailpulse.core.auth import TokenSigner
 from mailpulse.core.clock import Clock, SystemClock
 from mailpulse.core.ids import IdFactory, new_email_id
+from mailpulse.core.ratelimit import TokenThrottle
 from mailpulse.core.submit import Submitter
 from mailpulse.core.validate import Limits
 from mailpulse.delivery.worker import DeliveryWorker
 from mailpulse.store.db import Database
-from mailpulse.store.gateway import SqlSubmitStore
+from mailpulse.store.gateway import SqlAccessStore, SqlSubmitStore
 
 
 @dataclass
@@ -28,6 +30,8 @@ class Runtime:
     clock: Clock
     signer: TokenSigner
     submitter: Submitter
+    access: AccessControl
+    token_throttle: TokenThrottle
 
 
 def build_runtime(
@@ -40,8 +44,15 @@ def build_runtime(
         batch_max=settings.commit_batch_max,
     )
     signer = TokenSigner(settings.resolved_secret_key(), settings.token_ttl_seconds)
+    access = AccessControl(SqlAccessStore(db), signer, clock, settings.auth_cache_seconds)
+    throttle = TokenThrottle(
+        clock,
+        per_ip=settings.token_failures_per_ip,
+        per_client=settings.token_failures_per_client,
+        window_seconds=settings.token_failure_window_seconds,
+    )
     submitter = Submitter(
-        store=SqlSubmitStore(db, settings.sender_cache_seconds),
+        store=SqlSubmitStore(db, access),
         clock=clock,
         new_id=new_id or new_email_id,
         limits=Limits(
@@ -50,7 +61,15 @@ def build_runtime(
         ),
         hostname=settings.hostname or socket.getfqdn() or "mailpulse.local",
     )
-    return Runtime(settings=settings, db=db, clock=clock, signer=signer, submitter=submitter)
+    return Runtime(
+        settings=settings,
+        db=db,
+        clock=clock,
+        signer=signer,
+        submitter=submitter,
+        access=access,
+        token_throttle=throttle,
+    )
 
 
 def _show_delivery_log() -> None:

@@ -148,17 +148,23 @@ def test_tokens_expire_after_an_hour(tmp_path: Path) -> None:
     assert "invalid_client" not in expired.text
 
 
-def test_static_api_key_works_as_bearer_until_revoked(server: RunningServer) -> None:
+def test_static_api_key_works_as_bearer_until_revoked(tmp_path: Path) -> None:
     from mailpulse.store import accounts
 
-    tenant = server.tenant()
-    key_id, key = server.api_key(tenant)
-    headers = {"Authorization": f"Bearer {key}"}
-    with server.client() as http:
-        assert http.get("/smtp/emails/total", headers=headers).status_code == 200
-        now = server.runtime.clock.now()
-        server.runtime.db.write_sync(lambda conn: accounts.revoke_api_key(conn, key_id, now))
-        assert http.get("/smtp/emails/total", headers=headers).status_code == 401
+    clock = FixedClock(datetime(2026, 1, 1, 12, 0, 0))
+    with running_server(f"sqlite:///{tmp_path / 'k.db'}", tmp_path, clock=clock) as server:
+        tenant = server.tenant()
+        key_id, key = server.api_key(tenant)
+        headers = {"Authorization": f"Bearer {key}"}
+        with server.client() as http:
+            assert http.get("/smtp/emails/total", headers=headers).status_code == 200
+            now = server.runtime.clock.now()
+            server.runtime.db.write_sync(lambda conn: accounts.revoke_api_key(conn, key_id, now))
+            # Refused once the auth cache window (auth_cache_seconds, 2 s) has passed.
+            clock.advance(seconds=2.01)
+            revoked = http.get("/smtp/emails/total", headers=headers)
+    assert revoked.status_code == 401
+    assert revoked.json() == {"error_code": 401, "message": "Unauthorized!"}
 
 
 def test_secrets_and_keys_are_stored_hashed(server: RunningServer) -> None:

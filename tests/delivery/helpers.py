@@ -77,7 +77,7 @@ def seed(
             acct = conn.execute(
                 sa.insert(accounts)
                 .values(
-                    name="test",
+                    name=f"test-{secrets.token_hex(4)}",  # names are unique
                     client_id=secrets.token_hex(8),
                     client_secret_hash="x",
                     created_at=created_at,

@@ -139,8 +139,8 @@ def test_senders_are_per_account(db: Database) -> None:
             c, account_id=a, email="Me@Brand.example", name="", now=T0, status="active"
         )
     )
-    assert db.read_sync(lambda c: accounts.sender_check(c, a, "me@brand.example")) == (True, True)
-    assert db.read_sync(lambda c: accounts.sender_check(c, b, "Me@brand.example")) == (True, False)
+    assert db.read_sync(lambda c: accounts.sender_allowed(c, a, "me@brand.example")) is True
+    assert db.read_sync(lambda c: accounts.sender_allowed(c, b, "Me@brand.example")) is False
 
 
 @pytest.mark.parametrize(
@@ -174,7 +174,10 @@ def test_log_listing_is_served_by_an_account_index_on_sqlite(
 
 
 def test_sender_checks_are_cached_briefly_then_asked_again(db: Database) -> None:
-    from mailpulse.store.gateway import SqlSubmitStore
+    from mailpulse.core.access import AccessControl
+    from mailpulse.core.auth import TokenSigner
+    from mailpulse.core.clock import FixedClock
+    from mailpulse.store.gateway import SqlAccessStore, SqlSubmitStore
 
     acct = make_account(db, "a")
     db.write_sync(
@@ -182,17 +185,18 @@ def test_sender_checks_are_cached_briefly_then_asked_again(db: Database) -> None
             c, account_id=acct, email="me@brand.example", name="", now=T0, status="active"
         )
     )
-    clock = [100.0]
-    store = SqlSubmitStore(db, cache_seconds=2.0, monotonic=lambda: clock[0])
+    clock = FixedClock(T0)
+    access = AccessControl(SqlAccessStore(db), TokenSigner("k" * 40), clock, cache_seconds=2.0)
+    store = SqlSubmitStore(db, access)
 
     async def check() -> tuple[bool, bool]:
         return await store.sender_check(acct, "Me@Brand.example")
 
     assert asyncio.run(check()) == (True, True)
     db.write_sync(lambda c: accounts.set_activated(c, acct, False))
-    clock[0] += 1.9
+    clock.advance(seconds=1.9)
     assert asyncio.run(check()) == (True, True)
-    clock[0] += 0.2
+    clock.advance(seconds=0.2)
     assert asyncio.run(check()) == (False, True)
 
 

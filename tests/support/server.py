@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +66,7 @@ class RunningServer:
     url: str
     runtime: Runtime
     recorder: StatusRecorder
+    names: dict[str, int] = field(default_factory=dict)
 
     def client(self, **kwargs: Any) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=30, **kwargs)
@@ -74,6 +75,10 @@ class RunningServer:
         self, name: str = "acme", sender: str = "sender@example.com", activated: bool = True
     ) -> Tenant:
         db = self.runtime.db
+        # Account names are unique: a second tenant of the same name gets a numbered one.
+        self.names[name] = self.names.get(name, 0) + 1
+        if self.names[name] > 1:
+            name = f"{name}-{self.names[name]}"
         creds = create_account(db, name, sender, activated)
         now = self.runtime.clock.now()
         db.write_sync(

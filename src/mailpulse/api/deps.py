@@ -20,9 +20,7 @@ from starlette.routing import Route
 from mailpulse.api import compat
 from mailpulse.config import Settings
 from mailpulse.core import errors
-from mailpulse.core.auth import hash_api_key, looks_like_api_key
 from mailpulse.runtime import Runtime
-from mailpulse.store import accounts
 
 BodyLimit = Callable[[Settings], int]
 _LIMIT_KEY = "mailpulse.body_limit"
@@ -125,18 +123,17 @@ async def params(request: Request) -> dict[str, Any]:
 
 
 async def account_id(request: Request) -> int:
-    """The authenticated account: a signed access token, or a static API key. Else 401."""
+    """The authenticated account: a signed access token, or a static API key, of an active
+    account (and for a token, of the account's current credential generation). Else 401."""
     rt = runtime(request)
     header = request.headers.get("authorization", "")
     scheme, _, credential = header.partition(" ")
     credential = credential.strip()
     if scheme.lower() != "bearer" or not credential or credential.startswith("b'"):
         raise errors.UNAUTHORIZED()
-    if looks_like_api_key(credential):
-        key_hash = hash_api_key(credential)
-        found = await rt.db.read(lambda conn: accounts.account_for_key(conn, key_hash))
-    else:
-        found = rt.signer.verify(credential, rt.clock.now())
+    # Token or static key, checked against the account's state in the short-lived auth
+    # cache (core/access.py): no store read once cached.
+    found = await rt.access.authenticate(credential)
     if found is None:
         raise errors.UNAUTHORIZED()
     return found

@@ -1,20 +1,26 @@
 """POST /oauth/access_token: client credentials in, a one-hour bearer token out.
 
 Accepts JSON, form-urlencoded and multipart bodies (compat §b). Wrong credentials are a 401
-whose ``error`` is ``invalid_client`` — the Node SDK stops retrying only on exactly that.
+whose ``error`` is ``invalid_client`` — the Node SDK stops retrying only on exactly that. A
+disabled account is refused the same way. Failed requests are counted per client IP and per
+client_id (core/ratelimit.py); past the limit the answer is 429 with Retry-After, in the same
+error shape, before the secret is even checked.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mailpulse.api.deps import params, public, runtime, small_body
+from mailpulse.api.deps import client_ip, params, public, runtime, small_body
 from mailpulse.api.json import JSONResponse
 from mailpulse.core.auth import verify_secret
 from mailpulse.store import accounts
+
+log = logging.getLogger("mailpulse.auth")
 
 
 def oauth_error(status: int, error: str, description: str, code: int) -> Response:
@@ -25,6 +31,21 @@ def oauth_error(status: int, error: str, description: str, code: int) -> Respons
         "error_code": code,
     }
     return JSONResponse(body, status_code=status)
+
+
+def too_many_failures(retry_after: int) -> Response:
+    """429 in the token endpoint's error shape. ``is_error: 1`` is the Node SDK's own error
+    marker: without it the SDK takes any non-401 answer for a token, writes ``undefined`` to
+    its token file and crashes the application; with it, the SDK hands this answer back."""
+    description = f"Too many failed token requests; retry after {retry_after} seconds."
+    body = {
+        "error": "too_many_requests",
+        "error_description": description,
+        "message": description,
+        "error_code": 429,
+        "is_error": 1,
+    }
+    return JSONResponse(body, status_code=429, headers={"Retry-After": str(retry_after)})
 
 
 async def access_token(request: Request) -> Response:
@@ -50,12 +71,20 @@ async def access_token(request: Request) -> Response:
                 400, "invalid_request", f'The request is missing the "{name}" parameter.', 400
             )
     assert isinstance(client_id, str) and isinstance(client_secret, str)
-    found = await rt.db.read(lambda conn: accounts.secret_hash_for(conn, client_id))
-    stored = None if found is None else found[1]
+    ip = client_ip(request)
+    throttle = rt.token_throttle
+    wait = throttle.retry_after(ip, client_id)
+    if wait is not None:
+        return too_many_failures(wait)
+    found = await rt.db.read(lambda conn: accounts.credentials_for(conn, client_id))
+    stored = None if found is None else found.secret_hash
     # Argon2 is slow on purpose: keep it off the event loop.
-    if not await asyncio.to_thread(verify_secret, stored, client_secret) or found is None:
+    verified = await asyncio.to_thread(verify_secret, stored, client_secret)
+    if not verified or found is None or not found.state.active:
+        for blocked in throttle.failed(ip, client_id):
+            log.warning("token requests refused for %s: too many failures", blocked)
         return oauth_error(401, "invalid_client", "Client authentication failed.", 1)
-    token = rt.signer.issue(found[0], rt.clock.now())
+    token = rt.signer.issue(found.account_id, rt.clock.now(), found.state.generation)
     return JSONResponse(
         {"access_token": token.access_token, "token_type": "Bearer", "expires_in": token.expires_in}
     )

@@ -4,8 +4,12 @@
   happens only at the token endpoint.
 - Static API keys (``mpk_…``, 32 random bytes) are looked up by their SHA-256: they carry enough
   entropy that a fast hash is safe, and the lookup is one indexed read.
-- Access tokens are HS256 JWTs holding the account id and an expiry; they are verified with the
-  signing key alone, without a database read.
+- Access tokens are HS256 JWTs holding the account id, the account's credential generation
+  (``gen``) and an expiry; the signature is verified with the signing key alone. Whether the
+  account still lets that generation in is decided by ``core/access.py`` from a short-lived
+  cache: rotating the secret or revoking the tokens moves the account to a new generation, and
+  every token of an older one stops working. Tokens issued before generations existed carry
+  none and count as generation 0, the generation every account starts with.
 """
 
 from __future__ import annotations
@@ -58,6 +62,12 @@ def looks_like_api_key(value: str) -> bool:
 
 
 @dataclass(frozen=True)
+class TokenClaims:
+    account_id: int
+    generation: int
+
+
+@dataclass(frozen=True)
 class IssuedToken:
     access_token: str
     expires_in: int
@@ -74,24 +84,26 @@ class TokenSigner:
         # A client sends the same token for an hour: check its signature once.
         self._decode = functools.lru_cache(maxsize=4096)(self._decode_uncached)
 
-    def issue(self, account_id: int, now: datetime) -> IssuedToken:
+    def issue(self, account_id: int, now: datetime, generation: int = 0) -> IssuedToken:
         issued = now.replace(tzinfo=UTC)
         claims = {
             "sub": str(account_id),
+            "gen": generation,
             "iat": issued,
             "exp": issued + timedelta(seconds=self.ttl_seconds),
             "jti": secrets.token_hex(8),
         }
         return IssuedToken(jwt.encode(claims, self._key, self.algorithm), self.ttl_seconds)
 
-    def verify(self, token: str, now: datetime) -> int | None:
-        """The account id the token was issued to, or None when it is bad or expired."""
+    def verify(self, token: str, now: datetime) -> TokenClaims | None:
+        """Whom the token was issued to (account and generation), or None when it is bad or
+        expired. The account's current state is not this method's business."""
         decoded = self._decode(token)
         if decoded is None or decoded[1] <= now:
             return None
         return decoded[0]
 
-    def _decode_uncached(self, token: str) -> tuple[int, datetime] | None:
+    def _decode_uncached(self, token: str) -> tuple[TokenClaims, datetime] | None:
         try:
             claims = jwt.decode(
                 token,
@@ -100,6 +112,9 @@ class TokenSigner:
                 options={"require": ["exp", "sub"], "verify_exp": False},
             )
             expires = datetime.fromtimestamp(int(claims["exp"]), UTC).replace(tzinfo=None)
-            return int(claims["sub"]), expires
+            generation = claims.get("gen", 0)
+            if not isinstance(generation, int) or isinstance(generation, bool):
+                return None
+            return TokenClaims(int(claims["sub"]), generation), expires
         except (jwt.PyJWTError, ValueError, TypeError, KeyError, OverflowError, OSError):
             return None

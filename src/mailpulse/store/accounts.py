@@ -1,4 +1,9 @@
-"""Queries for the account aggregate: accounts, their API keys and their senders."""
+"""Queries for the account aggregate: accounts, their API keys and their senders.
+
+Account names are unique (index ``uq_accounts_name``, migration 0003): operators address
+accounts by name on the command line, so a second account of a taken name is refused with
+:class:`NameTaken` rather than left to shadow the first.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,16 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from mailpulse.core.access import ACTIVE, AccountState
 from mailpulse.store.tables import accounts, api_keys, senders
+
+
+class NameTaken(ValueError):
+    """An account of that name exists already."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"an account named {name!r} exists already")
+        self.name = name
 
 
 @dataclass(frozen=True)
@@ -19,6 +33,8 @@ class Account:
     client_id: str
     smtp_activated: bool
     created_at: datetime
+    status: str = ACTIVE
+    credential_generation: int = 0
 
 
 def _account(row: sa.Row[tuple[object, ...]]) -> Account:
@@ -30,6 +46,8 @@ def _account(row: sa.Row[tuple[object, ...]]) -> Account:
         client_id=str(m["client_id"]),
         smtp_activated=bool(m["smtp_activated"]),
         created_at=m["created_at"],
+        status=str(m["status"]),
+        credential_generation=int(m["credential_generation"]),
     )
 
 
@@ -40,12 +58,42 @@ _ACCOUNT_COLUMNS = [
     accounts.c.client_id,
     accounts.c.smtp_activated,
     accounts.c.created_at,
+    accounts.c.status,
+    accounts.c.credential_generation,
 ]
+_STATE_COLUMNS = [accounts.c.status, accounts.c.credential_generation, accounts.c.smtp_activated]
 
 
 def create_account(
     conn: Connection,
     *,
+    name: str,
+    email: str,
+    client_id: str,
+    secret_hash: str,
+    activated: bool,
+    now: datetime,
+) -> int:
+    """The new account's id; :class:`NameTaken` when the name is taken (checked first for a
+    clear answer, and by the unique index against a concurrent creation)."""
+    if name_taken(conn, name):
+        raise NameTaken(name)
+    try:
+        with conn.begin_nested():
+            return _insert_account(conn, name, email, client_id, secret_hash, activated, now)
+    except sa.exc.IntegrityError:
+        if name_taken(conn, name):
+            raise NameTaken(name) from None
+        raise
+
+
+def name_taken(conn: Connection, name: str) -> bool:
+    found = conn.execute(sa.select(accounts.c.id).where(accounts.c.name == name)).first()
+    return found is not None
+
+
+def _insert_account(
+    conn: Connection,
     name: str,
     email: str,
     client_id: str,
@@ -70,14 +118,16 @@ def create_account(
 
 
 def find_account(conn: Connection, ref: str) -> Account | None:
-    """By numeric id, client id or name: what an operator types on the command line."""
-    condition = sa.or_(accounts.c.client_id == ref, accounts.c.name == ref)
-    if ref.isdigit():
-        condition = sa.or_(condition, accounts.c.id == int(ref))
-    row = conn.execute(
-        sa.select(*_ACCOUNT_COLUMNS).where(condition).order_by(accounts.c.id)
-    ).first()
-    return None if row is None else _account(row)
+    """By numeric id, client id or name — what an operator types on the command line — in
+    that order of precedence when one reference could mean two accounts."""
+    conditions = [accounts.c.client_id == ref, accounts.c.name == ref]
+    if ref.isascii() and ref.isdigit() and len(ref) < 19:
+        conditions.insert(0, accounts.c.id == int(ref))
+    for condition in conditions:
+        row = conn.execute(sa.select(*_ACCOUNT_COLUMNS).where(condition)).first()
+        if row is not None:
+            return _account(row)
+    return None
 
 
 def list_accounts(conn: Connection) -> list[Account]:
@@ -85,13 +135,40 @@ def list_accounts(conn: Connection) -> list[Account]:
     return [_account(row) for row in rows]
 
 
+@dataclass(frozen=True)
+class Credentials:
+    """What the token endpoint needs, read in one statement so that the secret checked and
+    the generation put in the token belong together."""
+
+    account_id: int
+    secret_hash: str
+    state: AccountState
+
+
 def secret_hash_for(conn: Connection, client_id: str) -> tuple[int, str] | None:
+    found = credentials_for(conn, client_id)
+    return None if found is None else (found.account_id, found.secret_hash)
+
+
+def credentials_for(conn: Connection, client_id: str) -> Credentials | None:
     row = conn.execute(
-        sa.select(accounts.c.id, accounts.c.client_secret_hash).where(
+        sa.select(accounts.c.id, accounts.c.client_secret_hash, *_STATE_COLUMNS).where(
             accounts.c.client_id == client_id
         )
     ).first()
-    return None if row is None else (int(row[0]), str(row[1]))
+    if row is None:
+        return None
+    return Credentials(int(row[0]), str(row[1]), _state(tuple(row[2:])))
+
+
+def _state(values: tuple[object, ...]) -> AccountState:
+    status, generation, activated = values
+    return AccountState(str(status), int(str(generation)), bool(activated))
+
+
+def account_state(conn: Connection, account_id: int) -> AccountState | None:
+    row = conn.execute(sa.select(*_STATE_COLUMNS).where(accounts.c.id == account_id)).first()
+    return None if row is None else _state(tuple(row))
 
 
 def set_activated(conn: Connection, account_id: int, activated: bool) -> bool:
@@ -99,6 +176,36 @@ def set_activated(conn: Connection, account_id: int, activated: bool) -> bool:
         accounts.update().where(accounts.c.id == account_id).values(smtp_activated=activated)
     )
     return result.rowcount > 0
+
+
+def set_status(conn: Connection, account_id: int, status: str) -> bool:
+    """Set the API status (active / disabled); False when the account does not exist."""
+    result = conn.execute(
+        accounts.update().where(accounts.c.id == account_id).values(status=status)
+    )
+    return result.rowcount > 0
+
+
+def rotate_secret(conn: Connection, account_id: int, secret_hash: str) -> int | None:
+    """Store a new secret hash and move to the next credential generation, in one statement:
+    the old secret and every token issued with it stop working together. Returns the new
+    generation, or None when the account does not exist."""
+    return _next_generation(conn, account_id, client_secret_hash=secret_hash)
+
+
+def revoke_tokens(conn: Connection, account_id: int) -> int | None:
+    """Move to the next credential generation: every token issued before stops working."""
+    return _next_generation(conn, account_id)
+
+
+def _next_generation(conn: Connection, account_id: int, **values: object) -> int | None:
+    found = conn.execute(
+        accounts.update()
+        .where(accounts.c.id == account_id)
+        .values(credential_generation=accounts.c.credential_generation + 1, **values)
+        .returning(accounts.c.credential_generation)
+    ).first()
+    return None if found is None else int(found[0])
 
 
 # -- API keys ---------------------------------------------------------------------------------
@@ -117,12 +224,18 @@ def create_api_key(
 
 
 def account_for_key(conn: Connection, key_hash: str) -> int | None:
+    found = key_owner(conn, key_hash)
+    return None if found is None else found[0]
+
+
+def key_owner(conn: Connection, key_hash: str) -> tuple[int, AccountState] | None:
+    """The account of an unrevoked key and that account's state, in one read."""
     row = conn.execute(
-        sa.select(api_keys.c.account_id).where(
-            api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None)
-        )
+        sa.select(api_keys.c.account_id, *_STATE_COLUMNS)
+        .join(accounts, accounts.c.id == api_keys.c.account_id)
+        .where(api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None))
     ).first()
-    return None if row is None else int(row[0])
+    return None if row is None else (int(row[0]), _state(tuple(row[1:])))
 
 
 def revoke_api_key(conn: Connection, key_id: int, now: datetime) -> bool:
@@ -182,18 +295,13 @@ def list_senders(conn: Connection, account_id: int) -> list[dict[str, object]]:
     return [dict(row._mapping) for row in rows]
 
 
-def sender_check(conn: Connection, account_id: int, sender: str) -> tuple[bool, bool]:
-    """(the account is SMTP-activated, ``sender`` is one of its active senders)."""
-    allowed = (
-        sa.select(senders.c.id)
-        .where(
+def sender_allowed(conn: Connection, account_id: int, sender: str) -> bool:
+    """Whether ``sender`` is one of the account's active senders."""
+    row = conn.execute(
+        sa.select(senders.c.id).where(
             senders.c.account_id == account_id,
             senders.c.email == sender.lower(),
             senders.c.status == "active",
         )
-        .exists()
-    )
-    row = conn.execute(
-        sa.select(accounts.c.smtp_activated, allowed).where(accounts.c.id == account_id)
     ).first()
-    return (False, False) if row is None else (bool(row[0]), bool(row[1]))
+    return row is not None

@@ -1,45 +1,43 @@
-"""The store as the submit pipeline sees it (core.submit.SubmitStore), over a Database."""
+"""The store as the core sees it: the submit pipeline's SubmitStore and access control's
+AccessStore, over a Database.
+
+Neither caches by itself: the answers of the account and sender checks are kept by
+``core.access.AccessControl`` in the one short-lived auth cache, which the submit store asks
+too — so deactivating an account or a sender reaches sending, tokens and static keys within
+the same window (``auth_cache_seconds``).
+"""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
+from mailpulse.core.access import AccessControl, AccountState
 from mailpulse.core.model import NewMessage
 from mailpulse.store import accounts, emails
 from mailpulse.store.db import Database
 
 
-class SqlSubmitStore:
-    """``sender_check`` answers are kept for ``cache_seconds``: every send asks it, and the
-    answer changes only when an operator (de)activates an account or a sender, which then
-    takes effect within that time."""
+class SqlAccessStore:
+    """Uncached reads for ``core.access.AccessControl``; each is one indexed query."""
 
-    def __init__(
-        self,
-        db: Database,
-        cache_seconds: float = 2.0,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
-        self._cache_seconds = cache_seconds
-        self._monotonic = monotonic
-        self._checked: dict[tuple[int, str], tuple[float, tuple[bool, bool]]] = {}
+
+    async def account_state(self, account_id: int) -> AccountState | None:
+        return await self.db.read(lambda conn: accounts.account_state(conn, account_id))
+
+    async def key_owner(self, key_hash: str) -> tuple[int, AccountState] | None:
+        return await self.db.read(lambda conn: accounts.key_owner(conn, key_hash))
+
+    async def sender_allowed(self, account_id: int, sender: str) -> bool:
+        return await self.db.read(lambda conn: accounts.sender_allowed(conn, account_id, sender))
+
+
+class SqlSubmitStore:
+    def __init__(self, db: Database, access: AccessControl) -> None:
+        self.db = db
+        self.access = access
 
     async def sender_check(self, account_id: int, sender: str) -> tuple[bool, bool]:
-        key = (account_id, sender.lower())
-        now = self._monotonic()
-        cached = self._checked.get(key)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        answer = await self._sender_check(account_id, key[1])
-        if len(self._checked) > 10_000:
-            self._checked.clear()
-        self._checked[key] = (now + self._cache_seconds, answer)
-        return answer
-
-    async def _sender_check(self, account_id: int, sender: str) -> tuple[bool, bool]:
-        return await self.db.read(lambda conn: accounts.sender_check(conn, account_id, sender))
+        return await self.access.sender_check(account_id, sender)
 
     async def template_exists(self, account_id: int, template_id: str) -> bool:
         # Stored templates arrive with the templates issue; until then no id names one.

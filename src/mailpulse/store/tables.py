@@ -40,6 +40,12 @@ accounts = Table(
     Column("client_secret_hash", String(200), nullable=False),
     Column("smtp_activated", Boolean, nullable=False, server_default=text("false")),
     Column("created_at", DateTime, nullable=False),
+    # API access: active / disabled (core/access.py). Disabled refuses tokens and keys alike.
+    Column("status", String(16), nullable=False, server_default="active"),
+    # Tokens carry the generation they were issued at; rotating the secret or revoking the
+    # tokens moves to the next one, and older tokens stop working.
+    Column("credential_generation", Integer, nullable=False, server_default=text("0")),
+    Index("uq_accounts_name", "name", unique=True),
 )
 
 api_keys = Table(
