@@ -58,7 +58,26 @@ OAUTH_ERROR: Schema = {
     },
 }
 
-SCHEMAS: dict[str, Schema] = {"Error": ERROR, "OAuthError": OAUTH_ERROR}
+TOKEN_THROTTLED: Schema = {
+    "type": "object",
+    "description": "The token endpoint's 429: the OAuth error fields plus `is_error: 1`, the "
+    "Node SDK's own error marker (without it the SDK takes the answer for a token).",
+    "required": ["error", "error_description", "message", "error_code", "is_error"],
+    "additionalProperties": False,
+    "properties": {
+        "error": {"type": "string", "enum": ["too_many_requests"]},
+        "error_description": {"type": "string"},
+        "message": {"type": "string"},
+        "error_code": {"type": "integer", "enum": [429]},
+        "is_error": {"type": "integer", "enum": [1]},
+    },
+}
+
+SCHEMAS: dict[str, Schema] = {
+    "Error": ERROR,
+    "OAuthError": OAUTH_ERROR,
+    "TokenThrottled": TOKEN_THROTTLED,
+}
 
 
 def ref(name: str) -> Schema:

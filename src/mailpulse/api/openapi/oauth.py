@@ -85,7 +85,7 @@ PATHS: dict[str, Schema] = {
                     "422": error(BADLY_FORMED_TEXT),
                     "429": answer(
                         "Too many failed token requests from this IP or for this client_id.",
-                        ref("Error"),
+                        ref("TokenThrottled"),
                         headers={"Retry-After": RETRY_AFTER},
                     ),
                 },
