@@ -27,9 +27,11 @@ def sqlite_db(db: Database) -> Database:
     if db.dialect != "sqlite":
         pytest.skip("reads SQLite's EXPLAIN QUERY PLAN (PostgreSQL plans from its statistics)")
     assert not db.read_sync(
-        lambda c: c.exec_driver_sql("SELECT name FROM sqlite_master WHERE name = 'sqlite_stat1'")
-        .scalars()
-        .all()
+        lambda c: (
+            c.exec_driver_sql("SELECT name FROM sqlite_master WHERE name = 'sqlite_stat1'")
+            .scalars()
+            .all()
+        )
     )
     return db
 
