@@ -15,6 +15,7 @@ from mailpulse.core.ids import IdFactory, new_email_id
 from mailpulse.core.submit import Submitter
 from mailpulse.core.validate import Limits
 from mailpulse.delivery.worker import DeliveryWorker
+from mailpulse.store import emails
 from mailpulse.store.db import Database
 from mailpulse.store.gateway import SqlSubmitStore
 
@@ -36,6 +37,7 @@ def build_runtime(
         settings.database_url,
         synchronous=settings.sqlite_synchronous,
         batch_max=settings.commit_batch_max,
+        warm_up=emails.warm_up,
     )
     signer = TokenSigner(settings.resolved_secret_key(), settings.token_ttl_seconds)
     submitter = Submitter(
