@@ -145,7 +145,9 @@ def list_log(conn: Connection, account_id: int, flt: LogFilter) -> list[dict[str
         .select_from(_LOG_FROM.join(page, page.c.id == deliveries.c.id))
         .order_by(deliveries.c.created_at.desc(), deliveries.c.id.desc())
     )
-    return [dict(row._mapping) for row in conn.execute(query)]
+    result = conn.execute(query)
+    keys = list(result.keys())
+    return [dict(zip(keys, row, strict=True)) for row in result]
 
 
 _COUNTED_TOTAL = sa.select(sa.func.coalesce(sa.func.sum(log_counts.c.total), 0)).where(
@@ -179,7 +181,9 @@ def get_log_records(
         .select_from(_LOG_FROM)
         .where(account == account_id, deliveries.c.public_id.in_(public_ids))
     )
-    found = {row.public_id: dict(row._mapping) for row in conn.execute(query)}
+    result = conn.execute(query)
+    keys = list(result.keys())
+    found = {row.public_id: dict(zip(keys, row, strict=True)) for row in result}
     return [found[pid] for pid in dict.fromkeys(public_ids) if pid in found]
 
 
