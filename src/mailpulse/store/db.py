@@ -15,6 +15,7 @@ run beside the writer). Which engine is in use is hidden here: callers see only
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import fcntl
 import logging
@@ -44,6 +45,7 @@ class _Pending:
 
 
 _STOP = object()
+WARM_UP_WAIT_SECONDS = 1.0
 
 
 def is_sqlite(url: str) -> bool:
@@ -130,7 +132,10 @@ class Database:
         if self._writer is None:
             self._writer = threading.Thread(target=self._write_loop, name="db-write", daemon=True)
             self._writer.start()
-            self._readers.submit(self._open_readers)
+            warming = self._readers.submit(self._open_readers)
+            # Before the server takes its first request (the caller is start-up), but never
+            # for long: a store that is slow to answer is the requests' business, not start-up's.
+            concurrent.futures.wait([warming], timeout=WARM_UP_WAIT_SECONDS)
 
     def _open_readers(self) -> None:
         """At start, not at the first request: open the readers' connections and run
