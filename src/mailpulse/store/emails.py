@@ -191,7 +191,7 @@ def warm_up(conn: Connection) -> None:
     """Run every query of the log once, for an account that has no rows (id 0): the first
     request after start then finds them built and compiled (SQLAlchemy's first build and
     compile of a statement shape costs more than running it), and the connection's schema
-    parsed. Takes a few milliseconds; ``Database.start`` runs it beside start-up."""
+    parsed. Takes a few milliseconds; ``Database.start`` runs it (and waits a second at most)."""
     shapes = [
         LogFilter(since=since, sender=sender, recipient=recipient)
         for since in (None, datetime(2000, 1, 1))
