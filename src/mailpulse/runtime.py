@@ -19,6 +19,7 @@ from mailpulse.core.ratelimit import TokenThrottle
 from mailpulse.core.submit import Submitter
 from mailpulse.core.validate import Limits
 from mailpulse.delivery.worker import DeliveryWorker
+from mailpulse.store import emails
 from mailpulse.store.db import Database
 from mailpulse.store.gateway import SqlAccessStore, SqlSubmitStore
 
@@ -42,6 +43,7 @@ def build_runtime(
         settings.database_url,
         synchronous=settings.sqlite_synchronous,
         batch_max=settings.commit_batch_max,
+        warm_up=emails.warm_up,
     )
     signer = TokenSigner(settings.resolved_secret_key(), settings.token_ttl_seconds)
     access = AccessControl(SqlAccessStore(db), signer, clock, settings.auth_cache_seconds)

@@ -20,8 +20,10 @@ from it; an existing file that is more open is tightened), since it holds every 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import fcntl
+import logging
 import os
 import queue
 import threading
@@ -39,6 +41,7 @@ from mailpulse import files
 from mailpulse.failures import OperatorError
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 Job = Callable[[Connection], Any]
 
 
@@ -88,6 +91,7 @@ def _private_sqlite_file(database: str) -> None:
         raise DatabaseUnavailable(describe_connect_error(f"sqlite:///{database}", exc)) from None
     for suffix in ("-wal", "-shm", "-journal"):
         files.tighten(path.with_name(path.name + suffix))
+WARM_UP_WAIT_SECONDS = 1.0
 
 
 def is_sqlite(url: str) -> bool:
@@ -154,7 +158,13 @@ class Database:
     """Owns the engine, the writer thread and the reader pool."""
 
     def __init__(
-        self, url: str, *, synchronous: str = "FULL", batch_max: int = 256, readers: int = 4
+        self,
+        url: str,
+        *,
+        synchronous: str = "FULL",
+        batch_max: int = 256,
+        readers: int = 4,
+        warm_up: Job | None = None,
     ) -> None:
         self.url = normalise_url(url)
         self.engine = create_engine(self.url, synchronous=synchronous)
@@ -163,6 +173,8 @@ class Database:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._readers = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="db-read")
+        self._reader_count = readers
+        self._warm_up = warm_up
         database = make_url(self.url).database if self.dialect == "sqlite" else None
         self._lock_path = f"{database}.write-lock" if database and database != ":memory:" else None
         self._lock_fd: int | None = None
@@ -180,6 +192,29 @@ class Database:
         if self._writer is None:
             self._writer = threading.Thread(target=self._write_loop, name="db-write", daemon=True)
             self._writer.start()
+            warming = self._readers.submit(self._open_readers)
+            # Before the server takes its first request (the caller is start-up), but never
+            # for long: a store that is slow to answer is the requests' business, not start-up's.
+            concurrent.futures.wait([warming], timeout=WARM_UP_WAIT_SECONDS)
+
+    def _open_readers(self) -> None:
+        """At start, not at the first request: open the readers' connections and run
+        ``warm_up`` on each (SQLite parses the schema once per connection, a PostgreSQL
+        backend loads its catalog caches, SQLAlchemy compiles each statement once), so the
+        first requests after a start cost what later ones do. Best effort: if the store is
+        not there yet, the requests will meet the error themselves."""
+        conns: list[Connection] = []
+        try:
+            for _ in range(self._reader_count):
+                conns.append(self.engine.connect())
+                with conns[-1].begin():
+                    if self._warm_up is not None:
+                        self._warm_up(conns[-1])
+        except Exception as exc:
+            log.warning("readers not warmed at start: %s", exc)
+        finally:
+            for conn in conns:
+                conn.close()
 
     async def close(self) -> None:
         if self._writer is not None:

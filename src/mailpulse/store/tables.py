@@ -18,6 +18,8 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -132,6 +134,19 @@ delivery_queue = Table(
     Column("lease_until", DateTime, nullable=True),
     Column("lease_owner", String(64), nullable=True),
     Index("ix_delivery_queue_due", "next_attempt_at"),
+)
+
+# How many log records each account has, kept by triggers on ``deliveries`` in the inserting
+# transaction (migration 0005): GET /smtp/emails/total sums an account's rows instead of
+# counting ten million index entries. PostgreSQL spreads an account over up to 16 ``stripe``
+# rows, so concurrent transactions rarely wait on one another's row lock; SQLite uses stripe 0.
+log_counts = Table(
+    "log_counts",
+    metadata,
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
+    Column("stripe", SmallInteger, nullable=False, autoincrement=False),
+    Column("total", BigInteger, nullable=False),
+    PrimaryKeyConstraint("account_id", "stripe"),
 )
 
 delivery_attempts = Table(
