@@ -139,3 +139,63 @@ def test_unexpected_error_is_one_log_line_with_a_request_id(
     line = errors[0].getMessage()
     assert f"request_id={request_id}" in line and "RuntimeError" in line
     assert "\n" not in line and errors[0].exc_info is None
+
+
+# -- NUL (U+0000): PostgreSQL refuses it in a text column, SQLite keeps it; found by schemathesis.
+NUL = "\\u0000"  # the six characters of a JSON escape
+
+
+def test_nul_in_a_client_id_is_an_unknown_client(any_server: RunningServer) -> None:
+    body = '{"grant_type":"client_credentials","client_id":"a' + NUL + 'b","client_secret":"x"}'
+    with any_server.client() as http:
+        answer = http.post(
+            "/oauth/access_token", content=body, headers={"Content-Type": "application/json"}
+        )
+    assert (answer.status_code, answer.json()["error"]) == (401, "invalid_client")
+
+
+@pytest.mark.parametrize("query", ["sender=a%00b@example.org", "recipient=a%00b@example.org"])
+def test_nul_in_a_log_filter_matches_nothing(any_server: RunningServer, query: str) -> None:
+    tenant = any_server.tenant()
+    with any_server.client() as http:
+        answer = http.get(f"/smtp/emails?{query}", headers=tenant.auth)
+    assert (answer.status_code, answer.json()) == (200, [])
+
+
+def test_nul_in_an_email_id_is_no_such_email(any_server: RunningServer) -> None:
+    tenant = any_server.tenant()
+    with any_server.client() as http:
+        one = http.get("/smtp/emails/a%00b", headers=tenant.auth)
+        info = http.post(
+            "/smtp/emails/info", content='{"emails": ["a' + NUL + 'b"]}', headers=tenant.auth
+        )
+    assert (one.status_code, one.json()["error_code"]) == (400, 14)
+    assert (info.status_code, info.json()["error_code"]) == (400, 14)
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        '{"subject": "a{N}b", "text": "t", "to": [{"email": "r@example.org"}]}',
+        '{"subject": "s", "text": "a{N}b", "to": [{"email": "r@example.org"}]}',
+        '{"subject": "s", "text": "t", "to": [{"email": "r@example.org", "name": "a{N}"}]}',
+    ],
+)
+def test_nul_in_an_emails_text_is_refused_as_badly_formed(
+    any_server: RunningServer, email: str
+) -> None:
+    tenant = any_server.tenant()
+    sender = '"from": {"email": "' + tenant.sender + '"}, '
+    body = '{"email": {' + sender + email.replace("{N}", NUL)[1:] + "}"
+    with any_server.client() as http:
+        answer = http.post("/smtp/emails", content=body, headers=tenant.auth)
+        log = http.get("/smtp/emails", headers=tenant.auth).json()
+    assert (answer.status_code, answer.json()["error_code"]) == (422, 999)
+    assert log == []
+
+
+def test_get_on_the_info_path_is_a_405_naming_post(server: RunningServer, tenant: Tenant) -> None:
+    with server.client() as http:
+        answer = http.get("/smtp/emails/info", headers=tenant.auth)
+    assert answer.status_code == 405
+    assert "POST" in answer.headers["allow"]

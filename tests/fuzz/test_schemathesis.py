@@ -66,15 +66,6 @@ checks.positive_data_acceptance.expected-statuses = {
 """
         for operation, statuses in POSITIVE_REFUSALS.items()
     )
-    # GET /smtp/emails/info is routed to GET /smtp/emails/{id} (id "info", 400 No such email),
-    # so that path answers a method the document does not give it; reported against
-    # api/emails.py, whose owner can route it to 405. Delete this block then.
-    operations += """
-[[operations]]
-include-operation-id = "emailsInfo"
-checks.unsupported_method.enabled = false
-checks.allow_header_conformance.enabled = false
-"""
     return SchemathesisConfig.from_str(
         f"""
 seed = {SEED}
@@ -158,6 +149,4 @@ def test_every_check_is_on_for_every_operation_but_the_stated_exceptions() -> No
         off = {name for name in names if not getattr(config, name).enabled}
         if off:
             switched_off[operation.label] = off
-    assert switched_off == {
-        "POST /smtp/emails/info": {"unsupported_method", "allow_header_conformance"}
-    }
+    assert switched_off == {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -86,12 +87,27 @@ async def get_email(request: Request, account: int) -> Response:
 
 
 # Each route names its body limit; all of them authenticate before reading the body.
+class EmailId(Convertor[str]):
+    """A log id in a path: any segment but the names of the log's own sub-resources, so that
+    ``GET /smtp/emails/info`` is a 405 (info takes POST), not a search for an email "info"."""
+
+    regex = "(?!(?:info|total)$)[^/]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("email_id", EmailId())
+
 ROUTES = [
     authenticated("/smtp/emails", send, method="POST", body=send_body),
     authenticated("/smtp/emails", list_emails, method="GET", body=small_body),
     authenticated("/smtp/emails/total", total, method="GET", body=small_body),
     authenticated("/smtp/emails/info", info, method="POST", body=info_body),
-    authenticated("/smtp/emails/{email_id}", get_email, method="GET", body=small_body),
+    authenticated("/smtp/emails/{email_id:email_id}", get_email, method="GET", body=small_body),
 ]
 
 

@@ -44,6 +44,7 @@ def unprocessable(code: int, message: str) -> ErrorKind:
 # The catalogue of the send endpoint (compat §c).
 EMAIL_MISSING = unprocessable(422, "Argument email missing")
 BADLY_FORMED = unprocessable(999, "Badly formed incoming data")
+NUL_IN_TEXT = unprocessable(999, "Badly formed incoming data: NUL character in a text field")
 FROM_EMAIL_MISSING = unprocessable(10, "Argument from.email missing")
 FROM_EMAIL_INVALID = unprocessable(10, "Argument from.email is invalid")
 FROM_INVALID = unprocessable(422, "Argument from is invalid")

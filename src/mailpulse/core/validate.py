@@ -212,9 +212,27 @@ def parse_email(email: dict[str, Any], limits: Limits) -> EmailRequest:
         template_id=template_id,
         template_variables=variables,
     )
+    if _has_nul(request):
+        raise errors.NUL_IN_TEXT()
     if _rough_size(request) > limits.max_message_bytes:
         raise errors.MESSAGE_TOO_LARGE()
     return request
+
+
+def _has_nul(request: EmailRequest) -> bool:
+    """NUL is not allowed anywhere in a message's text (RFC 5322 §3.5), and PostgreSQL refuses
+    it in a text column: refused as bad input rather than failing at the store."""
+    names = (a.name for a in (request.sender, *request.to, *request.cc, *request.bcc))
+    texts = (
+        request.subject,
+        request.html or "",
+        request.text or "",
+        request.template_id or "",
+        request.reply_to.name if request.reply_to else "",
+        *names,
+        *(a.filename for a in request.attachments),
+    )
+    return any("\x00" in text for text in texts)
 
 
 def _recipient_count(email: dict[str, Any]) -> int:

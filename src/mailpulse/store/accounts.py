@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 
 from mailpulse.core.access import ACTIVE, AccountState
 from mailpulse.store.tables import accounts, api_keys, senders
+from mailpulse.store.text import storable
 
 
 class NameTaken(ValueError):
@@ -151,6 +152,8 @@ def secret_hash_for(conn: Connection, client_id: str) -> tuple[int, str] | None:
 
 
 def credentials_for(conn: Connection, client_id: str) -> Credentials | None:
+    if not storable(client_id):
+        return None
     row = conn.execute(
         sa.select(accounts.c.id, accounts.c.client_secret_hash, *_STATE_COLUMNS).where(
             accounts.c.client_id == client_id

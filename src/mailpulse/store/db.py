@@ -91,6 +91,8 @@ def _private_sqlite_file(database: str) -> None:
         raise DatabaseUnavailable(describe_connect_error(f"sqlite:///{database}", exc)) from None
     for suffix in ("-wal", "-shm", "-journal"):
         files.tighten(path.with_name(path.name + suffix))
+
+
 WARM_UP_WAIT_SECONDS = 1.0
 
 

@@ -3,7 +3,7 @@
 Every query here takes the caller's account id and filters on it first: a tenant can only ever
 read its own rows, and each filter combination is served by an index that begins with
 ``account_id`` (see tables.py). The unfiltered total is not counted at all: it is read from
-``log_counts``, which triggers keep exact in the inserting transaction (migration 0005).
+``log_counts``, which triggers keep exact in the inserting transaction (migration 0004).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from sqlalchemy.sql import operators
 from mailpulse.core import status
 from mailpulse.core.model import NewMessage
 from mailpulse.store.tables import deliveries, log_counts, messages
+from mailpulse.store.text import storable
 
 T = TypeVar("T")
 
@@ -65,7 +66,7 @@ def insert_message(conn: Connection, message: NewMessage) -> int:
         ],
     )
     # (triggers put each new pending delivery in delivery_queue, migration 0002, and count it
-    # in log_counts, migration 0005)
+    # in log_counts, migration 0004)
     return message_row
 
 
@@ -130,8 +131,14 @@ def _conditions(
     return conditions
 
 
+def _matches_nothing(flt: LogFilter) -> bool:
+    return not all(storable(value) for value in (flt.sender or "", flt.recipient or ""))
+
+
 def list_log(conn: Connection, account_id: int, flt: LogFilter) -> list[dict[str, Any]]:
     """Newest first. The page of ids is chosen on the deliveries index alone, then joined."""
+    if _matches_nothing(flt):
+        return []
     page = (
         sa.select(deliveries.c.id)
         .where(*_conditions(account_id, flt, sqlite=conn.dialect.name == "sqlite"))
@@ -160,6 +167,8 @@ def count_log(conn: Connection, account_id: int, flt: LogFilter | None = None) -
     flt = flt or LogFilter()
     if flt.since is None and flt.until is None and not flt.sender and not flt.recipient:
         return int(conn.execute(_COUNTED_TOTAL, {"account_id": account_id}).scalar_one())
+    if _matches_nothing(flt):
+        return 0
     conditions = _conditions(account_id, flt, sqlite=conn.dialect.name == "sqlite")
     query = sa.select(sa.func.count()).select_from(deliveries).where(*conditions)
     return int(conn.execute(query).scalar_one())
@@ -169,6 +178,7 @@ def get_log_records(
     conn: Connection, account_id: int, public_ids: list[str]
 ) -> list[dict[str, Any]]:
     """The records among ``public_ids`` that belong to the account, in the order asked."""
+    public_ids = [pid for pid in public_ids if storable(pid)]
     if not public_ids:
         return []
     account: sa.ColumnElement[Any] = deliveries.c.account_id

@@ -137,7 +137,7 @@ delivery_queue = Table(
 )
 
 # How many log records each account has, kept by triggers on ``deliveries`` in the inserting
-# transaction (migration 0005): GET /smtp/emails/total sums an account's rows instead of
+# transaction (migration 0004): GET /smtp/emails/total sums an account's rows instead of
 # counting ten million index entries. PostgreSQL spreads an account over up to 16 ``stripe``
 # rows, so concurrent transactions rarely wait on one another's row lock; SQLite uses stripe 0.
 log_counts = Table(

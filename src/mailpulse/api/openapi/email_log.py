@@ -266,7 +266,8 @@ PATHS: dict[str, Schema] = {
                 "SendPulse answers an unknown id (or another tenant's) with 400 / 14 `No such "
                 "email`, not 404. Repeated and trailing slashes in any path are ignored, so "
                 "`/smtp/emails/` is the list, and an id containing `/` names no route (404). "
-                "`GET /smtp/emails/info` is this operation with the id `info` (400)."
+                "`GET /smtp/emails/info` and other methods on `/smtp/emails/info` are 405 (that "
+                "path takes POST), never a search for an id `info`."
             ),
             "security": SECURED,
             "parameters": [_EMAIL_ID],
