@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
-import os
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -74,24 +72,9 @@ def build_runtime(
     )
 
 
-def _show_delivery_log() -> None:
-    """The delivery decisions (one info line each) reach stderr at MAILPULSE_LOG_LEVEL even
-    when nothing has configured logging (uvicorn sets up only its own loggers). A logging
-    set-up made elsewhere (a root handler) takes precedence: nothing is added then."""
-    delivery = logging.getLogger("mailpulse.delivery")
-    if logging.getLogger().handlers or delivery.handlers:
-        return
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    delivery.addHandler(handler)
-    level = os.environ.get("MAILPULSE_LOG_LEVEL", "info").upper()
-    delivery.setLevel(level if level in logging.getLevelNamesMapping() else logging.INFO)
-
-
 @asynccontextmanager
 async def running_worker(runtime: Runtime) -> AsyncIterator[DeliveryWorker]:
     """A delivery worker on the runtime's database, woken by every accepted email."""
-    _show_delivery_log()
     worker = DeliveryWorker(runtime.db, runtime.settings, clock=runtime.clock)
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop), name="delivery-worker")
