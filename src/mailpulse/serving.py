@@ -44,6 +44,13 @@ class StartupFailed(OperatorError):
     exit_status = STARTUP_FAILURE
 
 
+class StoppedOnFailure(OperatorError):
+    """A part of the process ended unexpectedly (runtime.watchdog): exit non-zero, so that
+    the supervisor restarts the process instead of leaving it alive and idle."""
+
+    exit_status = 70
+
+
 # -- logging -------------------------------------------------------------------------------------
 def logging_config(level: str) -> dict[str, Any]:
     """uvicorn's logging configuration, with the ``mailpulse`` loggers printed beside it."""
@@ -112,7 +119,7 @@ def app_for_process() -> FastAPI:
     except (ConfigError, DatabaseUnavailable) as exc:
         log.error("%s", exc)
         sys.exit(STARTUP_FAILURE)
-    return create_app(runtime, deliver=os.environ.get(DELIVER_ENV) == "1")
+    return create_app(runtime, deliver=os.environ.get(DELIVER_ENV) == "1", exit_on_fatal=True)
 
 
 class _Supervisor(Multiprocess):
@@ -160,7 +167,10 @@ def run_http(settings: Settings, options: dict[str, Any], *, deliver: bool) -> N
         from mailpulse.runtime import build_runtime
 
         server = uvicorn.Server(
-            uvicorn.Config(create_app(build_runtime(settings), deliver=deliver), **options)
+            uvicorn.Config(
+                create_app(build_runtime(settings), deliver=deliver, exit_on_fatal=True),
+                **options,
+            )
         )
         server.run()
         if not server.started:
