@@ -20,6 +20,8 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from sqlalchemy import Connection
+
 from mailpulse.config import Settings
 from mailpulse.core.access import AccessControl
 from mailpulse.core.auth import TokenSigner
@@ -31,7 +33,7 @@ from mailpulse.core.submit import Submitter
 from mailpulse.core.validate import Limits
 from mailpulse.delivery.worker import DeliveryWorker
 from mailpulse.store import emails
-from mailpulse.store.db import Database
+from mailpulse.store.db import PING_SECONDS, Database
 from mailpulse.store.gateway import SqlAccessStore, SqlSubmitStore
 
 log = logging.getLogger(__name__)
@@ -118,7 +120,8 @@ def _show_delivery_log() -> None:
     when nothing has configured logging (uvicorn sets up only its own loggers). A logging
     set-up made elsewhere (a root handler) takes precedence: nothing is added then."""
     delivery = logging.getLogger("mailpulse.delivery")
-    if logging.getLogger().handlers or delivery.handlers:
+    configured = logging.getLogger("mailpulse").handlers  # serving.configure_logging's
+    if logging.getLogger().handlers or delivery.handlers or configured:
         return
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -185,6 +188,10 @@ async def watched(runtime: Runtime) -> AsyncIterator[None]:
             await task
 
 
+def _nothing(_conn: Connection) -> None:
+    return None
+
+
 class Readiness:
     """Whether this process should be sent traffic: the store answers (``SELECT 1``, bounded,
     reused for ``READY_CACHE_SECONDS``; the writer is not in an outage) and its delivery worker,
@@ -213,13 +220,14 @@ class Readiness:
             if self.now() - self._checked_at < READY_CACHE_SECONDS:
                 return self._store_problem
             db = self.runtime.db
-            if db.outage.down:
-                self._store_problem = f"the writer cannot commit ({db.outage.down_for():.0f} s)"
-            else:
-                try:
+            try:
+                if db.outage.down:
+                    # the writer's last commit failed: try one (empty) through it, bounded
+                    await asyncio.wait_for(db.write(_nothing), timeout=PING_SECONDS)
+                else:
                     await db.ping()
-                    self._store_problem = None
-                except StoreUnavailable as exc:
-                    self._store_problem = str(exc)
+                self._store_problem = None
+            except (StoreUnavailable, TimeoutError) as exc:
+                self._store_problem = str(exc) or "no answer in time"
             self._checked_at = self.now()
             return self._store_problem
