@@ -55,6 +55,9 @@ class StoppedOnFailure(OperatorError):
 def logging_config(level: str) -> dict[str, Any]:
     """uvicorn's logging configuration, with the ``mailpulse`` loggers printed beside it."""
     config = copy.deepcopy(LOGGING_CONFIG)
+    # The mailpulse loggers exist before this runs (modules create them at import): left
+    # enabled, or ``mailpulse worker`` would say nothing, outages included.
+    config["disable_existing_loggers"] = False
     config["loggers"]["mailpulse"] = {
         "handlers": ["default"],
         "level": level.upper(),
