@@ -99,8 +99,9 @@ def environment(url: str, tmp_path: Path, relay_port: int, **extra: str) -> dict
     return env
 
 
-def start(command: str, env: dict[str, str], tmp_path: Path) -> Proc:
-    """``mailpulse <command>`` in its own process group; waits for /health when it serves."""
+def start(command: str, env: dict[str, str], tmp_path: Path, *, wait: bool = True) -> Proc:
+    """``mailpulse <command>`` in its own process group; waits for /health/live when it
+    serves (unless ``wait`` is false)."""
     log = tmp_path / f"{command}-{time.monotonic_ns()}.log"
     with log.open("wb") as out:
         popen = subprocess.Popen(
@@ -111,7 +112,7 @@ def start(command: str, env: dict[str, str], tmp_path: Path) -> Proc:
             start_new_session=True,
         )
     proc = Proc(command, popen, log)
-    if command in ("serve", "api"):
+    if wait and command in ("serve", "api"):
         url = f"http://127.0.0.1:{env['MAILPULSE_HTTP_PORT']}/health/live"
         deadline = time.monotonic() + 60
         while True:
