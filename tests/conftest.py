@@ -23,6 +23,7 @@ hypothesis_settings.load_profile("mailpulse")
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "postgres: runs against MAILPULSE_TEST_DATABASE_URL")
+    config.addinivalue_line("markers", "outage: the store goes away mid-burst (tests/outage/)")
 
 
 @pytest.fixture(autouse=True, scope="session")

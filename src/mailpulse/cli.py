@@ -4,8 +4,9 @@
 command, an operator's mistake (a wrong setting, a database that cannot be reached, a server
 that cannot start) ends as one line on stderr and a non-zero exit status, never a traceback.
 Exit statuses (see failures.py): 78 a setting is wrong (restarting will not help), 69 the
-database is unavailable, 3 a server process failed to start, 1 anything unexpected, 2 a wrong
-command line (click's own), 130 interrupted.
+database is unavailable, 3 a server process failed to start, 70 a part of a running process
+(its delivery worker, its database writer) ended unexpectedly, 1 anything unexpected, 2 a
+wrong command line (click's own), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -138,8 +139,8 @@ def worker() -> None:
     import asyncio
     import signal
 
-    from mailpulse.runtime import build_runtime, running_worker
-    from mailpulse.serving import announce, configure_logging
+    from mailpulse.runtime import Fatal, build_runtime, running_worker, watched
+    from mailpulse.serving import StoppedOnFailure, announce, configure_logging
 
     settings = load_settings()
     configure_logging(settings)
@@ -154,12 +155,14 @@ def worker() -> None:
         announce(settings, http=False, deliver=True)
         runtime.db.start()
         try:
-            async with running_worker(runtime):
+            async with running_worker(runtime), watched(runtime):
                 await stop.wait()
         finally:
             await runtime.db.close()
 
     asyncio.run(main())
+    if Fatal.reason is not None:
+        raise StoppedOnFailure(f"stopped: {Fatal.reason}")
 
 
 def _serve_http(host: str | None, port: int | None, *, deliver: bool) -> None:
@@ -183,6 +186,8 @@ def _serve_http(host: str | None, port: int | None, *, deliver: bool) -> None:
         "loop": "uvloop",
         # httptools with a header timeout and size limit, keep-alive timeout, connection cap
         **uvicorn_options(settings),
+        # SIGTERM stops the server within seconds even with requests waiting on the store
+        "timeout_graceful_shutdown": 5,
     }
     announce(settings, http=True, deliver=deliver)
     run_http(settings, options, deliver=deliver)

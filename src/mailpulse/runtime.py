@@ -1,25 +1,66 @@
-"""Wiring: the one place that turns Settings into the running parts and hands them around."""
+"""Wiring: the one place that turns Settings into the running parts and hands them around.
+
+Also the process's watchdog: a process whose delivery worker or database writer has ended
+without being asked to (a bug: outages of the store do not end them) must not stay alive
+and idle, accepting mail nobody delivers. :func:`watchdog` notices within a second, logs one
+line and stops the process as SIGTERM would; the command then exits with
+``FATAL_EXIT_STATUS`` so that its supervisor restarts it.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import os
+import signal
 import socket
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+
+from sqlalchemy import Connection
 
 from mailpulse.config import Settings
 from mailpulse.core.access import AccessControl
 from mailpulse.core.auth import TokenSigner
 from mailpulse.core.clock import Clock, SystemClock
+from mailpulse.core.errors import StoreUnavailable
 from mailpulse.core.ids import IdFactory, new_email_id
 from mailpulse.core.ratelimit import TokenThrottle
 from mailpulse.core.submit import Submitter
 from mailpulse.core.validate import Limits
 from mailpulse.delivery.worker import DeliveryWorker
 from mailpulse.store import emails
-from mailpulse.store.db import Database
+from mailpulse.store.db import PING_SECONDS, Database
 from mailpulse.store.gateway import SqlAccessStore, SqlSubmitStore
+
+log = logging.getLogger(__name__)
+
+#: EX_SOFTWARE: a part of the process ended unexpectedly; restarting it is the cure.
+FATAL_EXIT_STATUS = 70
+#: On stop, how long the delivery worker may take to finish (sessions, results, claims).
+WORKER_STOP_SECONDS = 8.0
+#: Readiness: how long a store check is reused, and how long a worker may go without using
+#: the store successfully before it counts as stuck.
+READY_CACHE_SECONDS = 1.0
+WORKER_STALL_SECONDS = 60.0
+
+
+class Fatal:
+    """Why this process must stop with :data:`FATAL_EXIT_STATUS` (None while all is well)."""
+
+    reason: str | None = None
+
+    @classmethod
+    def stop_process(cls, reason: str) -> None:
+        """Log one line and stop the process as SIGTERM does (the same graceful path)."""
+        if cls.reason is not None:
+            return
+        cls.reason = reason
+        log.error("stopping the process (exit status %d): %s", FATAL_EXIT_STATUS, reason)
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 @dataclass
@@ -31,6 +72,8 @@ class Runtime:
     submitter: Submitter
     access: AccessControl
     token_throttle: TokenThrottle
+    worker: DeliveryWorker | None = None
+    worker_task: asyncio.Task[None] | None = None
 
 
 def build_runtime(
@@ -74,14 +117,101 @@ def build_runtime(
 
 @asynccontextmanager
 async def running_worker(runtime: Runtime) -> AsyncIterator[DeliveryWorker]:
-    """A delivery worker on the runtime's database, woken by every accepted email."""
+    """A delivery worker on the runtime's database, woken by every accepted email. Stopping
+    it takes at most ``WORKER_STOP_SECONDS``: past that it is cancelled (its claims run out)."""
     worker = DeliveryWorker(runtime.db, runtime.settings, clock=runtime.clock)
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop), name="delivery-worker")
+    runtime.worker, runtime.worker_task = worker, task
     runtime.submitter.on_queued = worker.wake
     try:
         yield worker
     finally:
         runtime.submitter.on_queued = None
         stop.set()
-        await task
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout=WORKER_STOP_SECONDS)
+        except TimeoutError:
+            log.warning(
+                "the delivery worker did not stop within %.0f s; its claims will run out",
+                WORKER_STOP_SECONDS,
+            )
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+        except Exception:
+            log.exception("the delivery worker ended with an error")
+        finally:
+            runtime.worker = runtime.worker_task = None
+
+
+async def watchdog(runtime: Runtime, interval: float = 1.0) -> None:
+    """Stop the process (non-zero exit) when its writer thread or its delivery worker has
+    ended unexpectedly: never alive and idle. Runs until cancelled."""
+    while True:
+        await asyncio.sleep(interval)
+        task = runtime.worker_task
+        if task is not None and task.done():
+            error = None if task.cancelled() else task.exception()
+            why = f"{type(error).__name__}: {error}" if error else "it returned"
+            Fatal.stop_process(f"the delivery worker ended unexpectedly ({why})")
+            return
+        if runtime.db.writer_failed:
+            Fatal.stop_process("the database writer thread ended unexpectedly")
+            return
+
+
+@asynccontextmanager
+async def watched(runtime: Runtime) -> AsyncIterator[None]:
+    task = asyncio.create_task(watchdog(runtime), name="watchdog")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+
+
+def _nothing(_conn: Connection) -> None:
+    return None
+
+
+class Readiness:
+    """Whether this process should be sent traffic: the store answers (``SELECT 1``, bounded,
+    reused for ``READY_CACHE_SECONDS``; the writer is not in an outage) and its delivery worker,
+    if any, is running and making progress. ``None`` when ready, else the reason."""
+
+    def __init__(self, runtime: Runtime, now: Callable[[], float] = time.monotonic) -> None:
+        self.runtime = runtime
+        self.now = now
+        self._checked_at = -1e9
+        self._store_problem: str | None = None
+        self._lock = asyncio.Lock()
+
+    async def problem(self) -> str | None:
+        store = await self._store()
+        if store is not None:
+            return f"store unavailable: {store}"
+        task, worker = self.runtime.worker_task, self.runtime.worker
+        if task is not None and task.done():
+            return "the delivery worker has stopped"
+        if worker is not None and worker.stalled_for() > WORKER_STALL_SECONDS:
+            return f"the delivery worker has made no progress for {worker.stalled_for():.0f} s"
+        return None
+
+    async def _store(self) -> str | None:
+        async with self._lock:
+            if self.now() - self._checked_at < READY_CACHE_SECONDS:
+                return self._store_problem
+            db = self.runtime.db
+            try:
+                if db.outage.down:
+                    # the writer's last commit failed: try one (empty) through it, bounded
+                    await asyncio.wait_for(db.write(_nothing), timeout=PING_SECONDS)
+                else:
+                    await db.ping()
+                self._store_problem = None
+            except (StoreUnavailable, TimeoutError) as exc:
+                self._store_problem = str(exc) or "no answer in time"
+            self._checked_at = self.now()
+            return self._store_problem

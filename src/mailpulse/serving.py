@@ -44,10 +44,20 @@ class StartupFailed(OperatorError):
     exit_status = STARTUP_FAILURE
 
 
+class StoppedOnFailure(OperatorError):
+    """A part of the process ended unexpectedly (runtime.watchdog): exit non-zero, so that
+    the supervisor restarts the process instead of leaving it alive and idle."""
+
+    exit_status = 70
+
+
 # -- logging -------------------------------------------------------------------------------------
 def logging_config(level: str) -> dict[str, Any]:
     """uvicorn's logging configuration, with the ``mailpulse`` loggers printed beside it."""
     config = copy.deepcopy(LOGGING_CONFIG)
+    # The mailpulse loggers exist before this runs (modules create them at import): left
+    # enabled, or ``mailpulse worker`` would say nothing, outages included.
+    config["disable_existing_loggers"] = False
     config["loggers"]["mailpulse"] = {
         "handlers": ["default"],
         "level": level.upper(),
@@ -112,7 +122,7 @@ def app_for_process() -> FastAPI:
     except (ConfigError, DatabaseUnavailable) as exc:
         log.error("%s", exc)
         sys.exit(STARTUP_FAILURE)
-    return create_app(runtime, deliver=os.environ.get(DELIVER_ENV) == "1")
+    return create_app(runtime, deliver=os.environ.get(DELIVER_ENV) == "1", exit_on_fatal=True)
 
 
 class _Supervisor(Multiprocess):
@@ -160,7 +170,10 @@ def run_http(settings: Settings, options: dict[str, Any], *, deliver: bool) -> N
         from mailpulse.runtime import build_runtime
 
         server = uvicorn.Server(
-            uvicorn.Config(create_app(build_runtime(settings), deliver=deliver), **options)
+            uvicorn.Config(
+                create_app(build_runtime(settings), deliver=deliver, exit_on_fatal=True),
+                **options,
+            )
         )
         server.run()
         if not server.started:

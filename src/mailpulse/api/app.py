@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,9 +12,9 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mailpulse import __version__
-from mailpulse.api import compat, emails, errors, oauth, openapi
+from mailpulse.api import compat, emails, errors, health, oauth, openapi
 from mailpulse.api.json import JSONResponse
-from mailpulse.runtime import Runtime, running_worker
+from mailpulse.runtime import FATAL_EXIT_STATUS, Fatal, Readiness, Runtime, running_worker, watched
 
 
 class NormalisePath:
@@ -32,8 +33,12 @@ class NormalisePath:
         await self.app(scope, receive, send)
 
 
-def create_app(runtime: Runtime, *, deliver: bool = False) -> FastAPI:
-    """The API. With ``deliver`` the same process also runs a delivery worker (``serve``)."""
+def create_app(runtime: Runtime, *, deliver: bool = False, exit_on_fatal: bool = False) -> FastAPI:
+    """The API. With ``deliver`` the same process also runs a delivery worker (``serve``).
+
+    ``exit_on_fatal`` (the ``serve`` and ``api`` commands): when the watchdog stopped the
+    process, it ends with the watchdog's exit status once shut down (uvicorn would exit 0 in
+    a child process, or re-raise the SIGTERM the watchdog used)."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -44,11 +49,14 @@ def create_app(runtime: Runtime, *, deliver: bool = False) -> FastAPI:
         async with contextlib.AsyncExitStack() as stack:
             if deliver:
                 await stack.enter_async_context(running_worker(runtime))
+            await stack.enter_async_context(watched(runtime))
             try:
                 yield
             finally:
                 await stack.aclose()
                 await runtime.db.close()
+                if exit_on_fatal and Fatal.reason is not None:
+                    os._exit(FATAL_EXIT_STATUS)
 
     app = FastAPI(
         title="mailpulse",
@@ -63,12 +71,8 @@ def create_app(runtime: Runtime, *, deliver: bool = False) -> FastAPI:
         redoc_url=None,
     )
     app.state.runtime = runtime
+    app.state.readiness = Readiness(runtime)
     errors.install(app)
-    app.router.routes.extend([*oauth.ROUTES, *emails.ROUTES, *openapi.ROUTES])
+    app.router.routes.extend([*oauth.ROUTES, *emails.ROUTES, *openapi.ROUTES, *health.ROUTES])
     app.add_middleware(NormalisePath)
-
-    @app.get("/health", include_in_schema=False)
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
-
     return app

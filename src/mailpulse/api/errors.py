@@ -2,7 +2,8 @@
 
 Every refusal leaves here with its HTTP status; unknown routes, wrong methods and even
 unexpected exceptions are answered in the same shape, so no client ever sees an HTML page or a
-bare 500.
+bare 500. A store outage (``StoreUnavailable``, raised at the store's edge) is a 503 with
+``Retry-After``, never a 500.
 
 An unexpected exception is a bug, but anyone can trigger one, so it must not flood the log:
 it leaves one line at error level naming a request id, the exception's type and (shortened)
@@ -39,12 +40,22 @@ def error_response(error: ApiError) -> Response:
         headers = {"WWW-Authenticate": "Bearer"}
     elif error.status in _CLOSE_AFTER:
         headers = {"Connection": "close"}
+    elif error.status == 503:  # the store is unavailable: say when to try again
+        headers = {"Retry-After": str(errors.RETRY_AFTER_SECONDS)}
     return JSONResponse(error.body(), status_code=error.status, headers=headers)
 
 
-async def _api_error(_request: Request, exc: Exception) -> Response:
+async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
+    if isinstance(exc, errors.StoreUnavailable):
+        _store_outage_seen(request, exc)
     return error_response(exc)
+
+
+def _store_outage_seen(request: Request, exc: errors.StoreUnavailable) -> None:
+    """One line per request refused for an outage would flood the log: debug level only (the
+    writer, the worker and readiness each say the outage once, at warning level)."""
+    log.debug("503 for %s %s: store unavailable: %s", request.method, request.url.path, exc)
 
 
 def _allowed_methods(request: Request) -> str:

@@ -78,3 +78,20 @@ BODY_TOO_LARGE = ErrorKind(413, 413, "Request body too large for this endpoint")
 TOO_MANY_FIELDS = ErrorKind(413, 413, "Too many fields in the request")
 TOO_DEEP = unprocessable(999, "Badly formed incoming data: nested too deeply")
 BODY_TIMEOUT = ErrorKind(408, 408, "Request body not received in time")
+
+# The store is unreachable (locked, restarting, connection lost): try again later. Raised as
+# StoreUnavailable by store/db.py at the store's edge; rendered with Retry-After.
+STORE_UNAVAILABLE = ErrorKind(503, 503, "Service temporarily unavailable, try again later")
+RETRY_AFTER_SECONDS = 5
+
+
+class StoreUnavailable(ApiError):
+    """The store could not be used; ``reason`` (the driver's first line) is for the log only."""
+
+    def __init__(self, reason: str = "") -> None:
+        kind = STORE_UNAVAILABLE
+        super().__init__(kind.status, kind.error_code, kind.message)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return self.reason or self.message

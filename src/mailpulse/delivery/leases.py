@@ -6,6 +6,11 @@ every claim it still holds, in one statement (not one per message). A worker sta
 host frees, before it claims anything, the claims of that host's dead processes
 (``delivery/owner.py``), so a server restarted after a kill -9 sends the mail its previous
 incarnation had claimed within seconds, without waiting for the leases to run out.
+
+The heartbeat is a periodic job that outlives outages of the store: it says the outage once,
+tries again at its next beat (sooner if the backoff allows), and says when the store is back.
+Claims it could not renew may pass to another worker; the worker never starts a transaction on
+a claim close to its end (``DeliveryWorker``), so no claim is used twice.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection
 
 from mailpulse.core.clock import Clock
+from mailpulse.core.errors import StoreUnavailable
+from mailpulse.core.outage import Outage
 from mailpulse.delivery.owner import dead_here, host_label, parse_owner
 from mailpulse.delivery.queue import ClaimedDelivery, free_owners, lease_owners, renew
 from mailpulse.store.db import Database
@@ -37,6 +44,7 @@ class LeaseKeeper:
         self.lease_seconds = lease_seconds
         self._held: set[int] = set()
         self._renewed_until: datetime | None = None
+        self.outage = Outage("lease heartbeat", log)
 
     def hold(self, claimed: Iterable[ClaimedDelivery]) -> None:
         self._held.update(d.id for d in claimed)
@@ -80,9 +88,11 @@ class LeaseKeeper:
     async def heartbeat(self, stop: asyncio.Event) -> None:
         """Renew every claim still held, every third of a lease, until ``stop``."""
         interval = self.lease_seconds / 3
+        wait = interval
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval)
+                await asyncio.wait_for(stop.wait(), timeout=wait)
+            wait = interval
             held = list(self._held)
             if not held or stop.is_set():
                 continue
@@ -90,7 +100,11 @@ class LeaseKeeper:
             job = functools.partial(renew, ids=held, owner=self.owner, until=until)
             try:
                 await self.db.write(job)
+            except StoreUnavailable as exc:
+                wait = min(interval, self.outage.failed(exc))
+                continue
             except Exception:
                 log.exception("could not renew %d claims", len(held))
                 continue
+            self.outage.succeeded()
             self._renewed_until = until

@@ -24,6 +24,15 @@ Nothing that goes wrong while delivering is silent: an unexpected exception beco
 deferral of the transaction it hit, recorded with its reason (``RetryPolicy`` bounces it
 after ``max_unexpected_failures`` identical failures), and the session goes on with the next
 transaction on a fresh connection. Every decision leaves one log line at info level.
+
+An outage of the store is not an end either (docs/architecture.md, "Outages"): the claim loop
+and the recorder each say it once ("store unavailable: …, retrying"), wait with a capped
+backoff, and go on when the store is back ("store available again after 42 s"); results wait
+in memory meanwhile, under leases the heartbeat renews when it can. Anything else that ends
+the claim loop ends :meth:`DeliveryWorker.run` with the exception, and the process's watchdog
+(``runtime.py``) stops the process with a non-zero status rather than serve without
+delivering. Stopping is bounded (``SHUTDOWN_SESSIONS_SECONDS`` for running SMTP
+transactions); claims the store will not take back are left to their (short) leases.
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +52,8 @@ from sqlalchemy import Connection
 
 from mailpulse.config import Settings
 from mailpulse.core.clock import Clock, SystemClock
+from mailpulse.core.errors import StoreUnavailable
+from mailpulse.core.outage import Outage
 from mailpulse.delivery.backoff import RetryPolicy
 from mailpulse.delivery.classify import (
     BAD_DOMAIN,
@@ -84,6 +96,9 @@ SESSION_FILL: Final = 10
 #: Most recipients in one transaction (RFC 5321 §4.5.3.1.8 says servers take at least 100).
 MAX_RECIPIENTS: Final = 100
 MESSAGE_CACHE: Final = 2000
+#: On stop, how long running SMTP transactions may take before they are cancelled (their
+#: claims then run out and the mail is sent again: at least once, never lost).
+SHUTDOWN_SESSIONS_SECONDS: Final = 3.0
 
 
 @dataclass
@@ -131,6 +146,7 @@ class DeliveryWorker:
         router: Router | None = None,
         retry: RetryPolicy | None = None,
         poll_interval: float = 0.2,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -163,6 +179,12 @@ class DeliveryWorker:
         self._sessions = 0
         self._stopping = False
         self._closing = False
+        self._closed = asyncio.Event()  # set with _closing: a recorder waiting to retry stops
+        self._monotonic = monotonic
+        self._claims_outage = Outage("delivery worker", log, now=monotonic)
+        self._records_outage = Outage("delivery recorder", log, now=monotonic)
+        #: when the claim loop or the recorder last used the store successfully (readiness)
+        self.last_progress = monotonic()
 
     # -- public ------------------------------------------------------------------------------
     def wake(self) -> None:
@@ -172,6 +194,12 @@ class DeliveryWorker:
     async def run(self, stop: asyncio.Event) -> None:
         await self._run(stop, until_idle=False)
 
+    def stalled_for(self) -> float:
+        """Seconds since the worker last used the store successfully (a claim query, a
+        record). The claim loop asks the queue every ``poll_interval`` while it has room, so
+        a healthy worker is never far behind; one that cannot claim or record is."""
+        return self._monotonic() - self.last_progress
+
     async def run_until_idle(self) -> None:
         """Deliver until nothing is due and nothing is in flight (tests, ``flush`` commands)."""
         await self._run(asyncio.Event(), until_idle=True)
@@ -180,6 +208,7 @@ class DeliveryWorker:
     async def _run(self, stop: asyncio.Event, *, until_idle: bool) -> None:
         self._stopping = False
         self._closing = False
+        self._closed.clear()
         await self.leases.free_dead_owners()
         recorder = asyncio.create_task(self._record_loop())
         heartbeat_stop = asyncio.Event()
@@ -190,9 +219,16 @@ class DeliveryWorker:
                 if self._inflight >= max_inflight:
                     await self._wait(self._progress, stop, self.poll_interval)
                     continue
-                claimed = await self._claim()
+                try:
+                    claimed = await self._claim()
+                    if claimed:
+                        await self._dispatch(claimed)
+                except StoreUnavailable as exc:
+                    await self._wait(asyncio.Event(), stop, self._claims_outage.failed(exc))
+                    continue
+                self._claims_outage.succeeded()
+                self.last_progress = self._monotonic()
                 if claimed:
-                    await self._dispatch(claimed)
                     continue
                 if until_idle:
                     if self._inflight == 0:
@@ -231,7 +267,13 @@ class DeliveryWorker:
         event.clear()
 
     async def _dispatch(self, claimed: Sequence[ClaimedDelivery]) -> None:
-        messages = await self._load_messages({c.message_id for c in claimed})
+        try:
+            messages = await self._load_messages({c.message_id for c in claimed})
+        except StoreUnavailable:
+            # Claimed but unreadable: not renewed, so the leases run out and they come back.
+            self._inflight -= len(claimed)
+            self.leases.drop(c.id for c in claimed)
+            raise
         groups: dict[tuple[str, int], list[ClaimedDelivery]] = {}
         orphans: list[ClaimedDelivery] = []
         for delivery in claimed:
@@ -442,17 +484,29 @@ class DeliveryWorker:
             now = self.clock.now()
             try:
                 decisions = await self.db.write(self._recorder_job(batch, now))
-            except Exception:
+            except Exception as exc:
                 if self._closing:
                     # Shutting down with the store failing: the leases will run out and the
                     # deliveries be tried again (a repeat, never a loss).
-                    log.exception("could not record %d delivery results", len(batch))
+                    log.warning(
+                        "could not record %d delivery results on stop (%s): they will be "
+                        "tried again when their leases run out",
+                        len(batch),
+                        exc,
+                    )
                     self._forget(batch)
                     continue
-                log.exception("recording %d delivery results failed; retrying", len(batch))
+                if isinstance(exc, StoreUnavailable):
+                    delay = self._records_outage.failed(exc)
+                else:
+                    log.exception("recording %d delivery results failed; retrying", len(batch))
+                    delay = 1.0
                 self._results[:0] = batch
-                await asyncio.sleep(1.0)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closed.wait(), timeout=delay)
                 continue
+            self._records_outage.succeeded()
+            self.last_progress = self._monotonic()
             self._forget(batch)
             self._progress.set()
             if log.isEnabledFor(logging.INFO):
@@ -470,10 +524,18 @@ class DeliveryWorker:
         return lambda conn: record_results(conn, batch, now, policy)
 
     async def _release(self, claimed: list[ClaimedDelivery]) -> None:
+        """Give claims back; when the store will not take them, their leases run out."""
         if not claimed:
             return
         now = self.clock.now()
-        await self.db.write(lambda conn: release(conn, claimed, now))
+        try:
+            await self.db.write(lambda conn: release(conn, claimed, now))
+        except StoreUnavailable as exc:
+            log.warning(
+                "could not give back %d claims (%s): they come back when their leases run out",
+                len(claimed),
+                exc,
+            )
         self._inflight -= len(claimed)
         self.leases.drop(delivery.id for delivery in claimed)
         self._progress.set()
@@ -484,7 +546,11 @@ class DeliveryWorker:
         for dest in self._destinations.values():
             dest.arrived.set()  # idle sessions close now
         if self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            tasks = list(self._tasks)
+            _, running = await asyncio.wait(tasks, timeout=SHUTDOWN_SESSIONS_SECONDS)
+            for task in running:  # their claims run out; the mail is sent again later
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
         leftovers = [
             delivery
             for dest in self._destinations.values()
@@ -493,6 +559,7 @@ class DeliveryWorker:
         ]
         self._destinations.clear()
         self._closing = True
+        self._closed.set()
         self._results_ready.set()
         await recorder
         with contextlib.suppress(Exception):

@@ -27,6 +27,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import make_url
 
 from mailpulse import files
+from mailpulse.core.errors import StoreUnavailable
+from mailpulse.core.outage import Outage, describe
 from mailpulse.failures import OperatorError
 
 T = TypeVar("T")
@@ -53,7 +56,55 @@ class _Pending:
 
 
 _STOP = object()
-PG_CONNECT_TIMEOUT = 10  # seconds; an unreachable host fails start-up instead of hanging it
+PG_CONNECT_TIMEOUT = 5  # seconds; an unreachable host fails start-up instead of hanging it
+SQLITE_BUSY_SECONDS = 5.0  # a lock held elsewhere longer than this is an outage (503), not a hang
+POOL_TIMEOUT = 5  # seconds to wait for a free pooled connection
+WRITER_JOIN_SECONDS = 3.0  # on close: the writer may be stuck in a connect; it is a daemon
+PING_SECONDS = 2.0
+_SQLITE_OUTAGES = (
+    "locked",
+    "busy",
+    "unable to open",
+    "disk i/o error",
+    "database or disk is full",
+    "readonly",
+    "read-only",
+)
+
+
+def store_unavailable(exc: BaseException) -> StoreUnavailable | None:
+    """The core error for a driver error that means "the store cannot be used now", or None
+    for anything else (a bug, a constraint violated: those stay what they are)."""
+    if isinstance(exc, StoreUnavailable):
+        return exc
+    if isinstance(exc, sa.exc.TimeoutError):  # the pool had no connection to give
+        return StoreUnavailable(f"no database connection free: {describe(exc)}")
+    if isinstance(exc, sa.exc.DBAPIError):
+        if exc.connection_invalidated or isinstance(
+            exc, (sa.exc.OperationalError, sa.exc.InterfaceError)
+        ):
+            return _driver_outage(exc.orig, exc) or (
+                StoreUnavailable(describe(exc)) if exc.connection_invalidated else None
+            )
+        return None
+    return _driver_outage(exc, exc)
+
+
+def _driver_outage(orig: BaseException | None, exc: BaseException) -> StoreUnavailable | None:
+    import sqlite3
+
+    if isinstance(orig, sqlite3.OperationalError):
+        text = str(orig).lower()
+        return StoreUnavailable(describe(exc)) if any(m in text for m in _SQLITE_OUTAGES) else None
+    if orig is not None and type(orig).__module__.startswith("psycopg"):
+        import psycopg
+
+        if isinstance(orig, (psycopg.OperationalError, psycopg.InterfaceError)):
+            return StoreUnavailable(describe(exc))
+        return None
+    if isinstance(orig, (ConnectionError, TimeoutError)):
+        return StoreUnavailable(describe(exc))
+    return None
 
 
 class DatabaseUnavailable(OperatorError):
@@ -119,9 +170,10 @@ def create_engine(url: str, *, synchronous: str = "FULL") -> Engine:
             _private_sqlite_file(database)
         engine = sa.create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS},
             pool_size=8,
             max_overflow=8,
+            pool_timeout=POOL_TIMEOUT,
         )
         sync_mode = synchronous.upper()
         if sync_mode not in ("FULL", "NORMAL", "EXTRA"):
@@ -135,7 +187,7 @@ def create_engine(url: str, *, synchronous: str = "FULL") -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute(f"PRAGMA synchronous={sync_mode}")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_SECONDS * 1000)}")
             cur.close()
 
         @event.listens_for(engine, "begin")
@@ -152,6 +204,7 @@ def create_engine(url: str, *, synchronous: str = "FULL") -> Engine:
         pool_size=10,
         max_overflow=10,
         pool_pre_ping=True,
+        pool_timeout=POOL_TIMEOUT,
         connect_args={"connect_timeout": PG_CONNECT_TIMEOUT},
     )
 
@@ -180,6 +233,11 @@ class Database:
         database = make_url(self.url).database if self.dialect == "sqlite" else None
         self._lock_path = f"{database}.write-lock" if database and database != ":memory:" else None
         self._lock_fd: int | None = None
+        self._stopped = False
+        self._outage = Outage("database writer", log)
+        self._retry_at = 0.0
+        self._last_reason = ""
+        self._outage_hit: StoreUnavailable | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
     def check(self) -> None:
@@ -219,29 +277,74 @@ class Database:
                 conn.close()
 
     async def close(self) -> None:
-        if self._writer is not None:
+        """Stop the writer (bounded: a writer stuck in a connect is a daemon left behind)."""
+        writer = self._writer
+        if writer is not None:
+            self._stopped = True
             self._queue.put(_STOP)
-            await asyncio.to_thread(self._writer.join)
+            await asyncio.to_thread(writer.join, WRITER_JOIN_SECONDS)
             self._writer = None
+        self._fail_queued()
         self._release_resources()
 
     def _release_resources(self) -> None:
-        self._readers.shutdown(wait=True)
-        self.engine.dispose()
+        self._readers.shutdown(wait=False, cancel_futures=True)
+        with contextlib.suppress(Exception):
+            self.engine.dispose()
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
 
     def close_sync(self) -> None:
-        if self._writer is not None:
+        writer = self._writer
+        if writer is not None:
+            self._stopped = True
             self._queue.put(_STOP)
-            self._writer.join()
+            writer.join(WRITER_JOIN_SECONDS)
             self._writer = None
+        self._fail_queued()
         self._release_resources()
+
+    def _fail_queued(self) -> None:
+        """Jobs that arrived after the writer stopped hear so (they would wait forever)."""
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, _Pending):
+                error = StoreUnavailable("the database is closing")
+                with contextlib.suppress(RuntimeError):  # its loop is closed: nobody waits
+                    item.loop.call_soon_threadsafe(_settle, item.future, None, error)
+
+    # -- health ------------------------------------------------------------------------------
+    @property
+    def writer_failed(self) -> bool:
+        """True when the writer thread has ended without being asked to (a bug)."""
+        writer = self._writer
+        return writer is not None and not writer.is_alive() and not self._stopped
+
+    @property
+    def outage(self) -> Outage:
+        """The writer's view of the store (read it, do not drive it)."""
+        return self._outage
+
+    async def ping(self) -> None:
+        """``SELECT 1`` on a reader, bounded; raises :class:`StoreUnavailable`."""
+
+        def select_one(conn: Connection) -> None:
+            conn.exec_driver_sql("SELECT 1")
+
+        try:
+            await asyncio.wait_for(self.read(select_one), timeout=PING_SECONDS)
+        except TimeoutError:
+            raise StoreUnavailable(f"no answer to SELECT 1 within {PING_SECONDS:.0f} s") from None
 
     # -- the async surface -----------------------------------------------------------------
     async def write(self, fn: Callable[[Connection], T]) -> T:
-        """Run ``fn`` in a transaction; return once that transaction is committed."""
+        """Run ``fn`` in a transaction; return once that transaction is committed.
+
+        Raises :class:`StoreUnavailable` when the store cannot be used (nothing was written)."""
         self.start()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
@@ -249,8 +352,17 @@ class Database:
         return await future
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn`` on a reader; :class:`StoreUnavailable` when the store cannot be used."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._readers, self.read_sync, fn)
+        try:
+            return await loop.run_in_executor(self._readers, self.read_sync, fn)
+        except Exception as exc:
+            unavailable = store_unavailable(exc)
+            if unavailable is None:
+                raise
+            if self.dialect == "postgresql" and _connection_lost(exc):
+                self._dispose_pool()
+            raise unavailable from exc
 
     # -- the sync surface (command line, migrations, tests) ----------------------------------
     def write_sync(self, fn: Callable[[Connection], T]) -> T:
@@ -265,21 +377,83 @@ class Database:
 
     # -- the writer --------------------------------------------------------------------------
     def _write_loop(self) -> None:
-        conn = self.engine.connect()
-        conn.info["writer"] = True
+        """Never ends but on _STOP: every failure is settled on the jobs it hit."""
+        conn: Connection | None = None
         try:
             while True:
                 first = self._queue.get()
                 if first is _STOP:
                     return
-                with self._writer_lock():
-                    # Whatever arrived while we waited for the lock joins this batch.
-                    batch, stop = self._drain([first])
-                    conn = self._commit_batch(conn, batch)
+                batch = [first]
+                stop = False
+                try:
+                    conn, stop = self._run_batch(conn, batch)
+                except BaseException as exc:  # a bug here must not strand the callers
+                    log.exception("the writer failed a batch of %d jobs", len(batch))
+                    self._fail_batch(batch, exc)
+                    self._drop(conn)
+                    conn = None
                 if stop:
                     return
         finally:
-            conn.close()
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    conn.close()
+
+    def _run_batch(
+        self, conn: Connection | None, batch: list[_Pending]
+    ) -> tuple[Connection | None, bool]:
+        """Commit ``batch`` (grown in place by whatever is queued); returns the connection to
+        keep and whether _STOP was met."""
+        outage = self._outage
+        if outage.down and time.monotonic() < self._retry_at:
+            # Within the backoff: fail at once rather than make every caller wait on the store.
+            _, stop = self._drain(batch)
+            self._fail_batch(batch, StoreUnavailable(self._last_reason))
+            return conn, stop
+        stop = False
+        self._outage_hit = None
+        try:
+            with self._writer_lock():
+                # Whatever arrived while we waited for the lock joins this batch.
+                _, stop = self._drain(batch)
+                if conn is None:
+                    conn = self.engine.connect()
+                    conn.info["writer"] = True
+                conn = self._commit_batch(conn, batch)
+        except Exception as exc:
+            unavailable = store_unavailable(exc)
+            if unavailable is None:
+                raise
+            self._fail_batch(batch, unavailable)
+            self._outage_hit = unavailable
+        if self._outage_hit is not None:
+            self._last_reason = self._outage_hit.reason
+            self._retry_at = time.monotonic() + outage.failed(self._last_reason)
+            self._drop(conn)
+            return None, stop
+        outage.succeeded()
+        return conn, stop
+
+    def _fail_batch(self, batch: list[_Pending], error: BaseException) -> None:
+        for job in batch:
+            job.loop.call_soon_threadsafe(_settle, job.future, None, error)
+
+    def _drop(self, conn: Connection | None) -> None:
+        """Forget a connection that met an outage (and, on PostgreSQL, the pooled ones: after
+        a server restart every one of them is dead)."""
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.invalidate()
+            with contextlib.suppress(Exception):
+                conn.close()
+        if self.dialect == "postgresql":
+            self._dispose_pool()
+        return None
+
+    def _dispose_pool(self) -> None:
+        with contextlib.suppress(Exception):
+            self.engine.dispose(close=False)
 
     def _drain(self, batch: list[_Pending]) -> tuple[list[_Pending], bool]:
         while len(batch) < self._batch_max:
@@ -310,28 +484,48 @@ class Database:
     def _commit_batch(self, conn: Connection, batch: list[_Pending]) -> Connection:
         """Commit the batch in one transaction. Optimistic: no SAVEPOINTs (they cost as much
         as the inserts); if any job fails, the batch is rolled back and each job is run again
-        in a transaction of its own, so only the failing job hears of its error."""
+        in a transaction of its own, so only the failing job hears of its error. An outage
+        before anything is committed fails the whole batch (raised to :meth:`_run_batch`):
+        running each job again would only make each wait for the store in turn."""
         try:
             with conn.begin():
                 results = [job.fn(conn) for job in batch]
         except Exception as exc:
-            if len(batch) == 1:
-                outcomes: list[tuple[_Pending, Any, BaseException | None]] = [(batch[0], None, exc)]
-            else:
-                outcomes = []
-                for job in batch:
-                    conn = self._fresh(conn)
-                    try:
-                        with conn.begin():
-                            outcomes.append((job, job.fn(conn), None))
-                    except Exception as job_exc:
-                        outcomes.append((job, None, job_exc))
-            conn = self._fresh(conn)
+            if store_unavailable(exc) is not None:
+                raise
+            outcomes = self._one_by_one(conn, batch, exc)
+            try:
+                conn = self._fresh(conn)
+            except Exception as fresh_exc:
+                self._outage_hit = store_unavailable(fresh_exc)
+                if self._outage_hit is None:
+                    raise
         else:
             outcomes = [(job, result, None) for job, result in zip(batch, results, strict=True)]
         for job, result, error in outcomes:
             job.loop.call_soon_threadsafe(_settle, job.future, result, error)
         return conn
+
+    def _one_by_one(
+        self, conn: Connection, batch: list[_Pending], exc: Exception
+    ) -> list[tuple[_Pending, Any, BaseException | None]]:
+        if len(batch) == 1:
+            return [(batch[0], None, exc)]
+        outcomes: list[tuple[_Pending, Any, BaseException | None]] = []
+        for index, job in enumerate(batch):
+            try:
+                conn = self._fresh(conn)
+                with conn.begin():
+                    outcomes.append((job, job.fn(conn), None))
+            except Exception as job_exc:
+                unavailable = store_unavailable(job_exc)
+                if unavailable is not None:
+                    # the store went meanwhile: this job and the rest hear so (none committed)
+                    self._outage_hit = unavailable
+                    outcomes.extend((rest, None, unavailable) for rest in batch[index:])
+                    break
+                outcomes.append((job, None, job_exc))
+        return outcomes
 
     def _fresh(self, conn: Connection) -> Connection:
         """The writer's connection after a failure: a new one if this one was invalidated."""
@@ -340,6 +534,10 @@ class Database:
             conn = self.engine.connect()
             conn.info["writer"] = True
         return conn
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    return isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
