@@ -4,7 +4,9 @@
 
 Every send is answered result:true or 503 (never 500, never a hang); every email answered
 true is delivered within 30 s of the server's return, nothing else is; both processes
-survive. Then the server is stopped again and SIGTERM stops both within a few seconds.
+survive, as does a ``mailpulse serve`` of two processes beside them. Then the server is
+stopped again and SIGTERM stops all three within a few seconds (``STOP_SECONDS`` is the hang
+detector).
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ def test_a_postgresql_restart_mid_burst_is_survived_and_sigterm_still_stops(
         env = environment(pg.url, tmp_path, sink.port, MAILPULSE_PROCESSES="1")
         api = start("api", env, tmp_path)
         worker = start("worker", env, tmp_path)
+        # beside them, `serve` in two processes: it meets the same outages and SIGTERM
+        serve_env = environment(pg.url, tmp_path, sink.port, MAILPULSE_PROCESSES="2")
+        serve = start("serve", serve_env, tmp_path)
         base = f"http://127.0.0.1:{env['MAILPULSE_HTTP_PORT']}"
         try:
             sender = Sender(base, token(base, creds), clients=4, pause=0.02).start()
@@ -61,7 +66,7 @@ def test_a_postgresql_restart_mid_burst_is_survived_and_sigterm_still_stops(
             wanted = {a.recipient for a in answers if accepted(a)}
             wait_delivered(sink, wanted, seconds=30 - (time.monotonic() - back) + 30)
             assert delivered(sink) == wanted, "delivered mail that was not answered true"
-            assert api.alive() and worker.alive()
+            assert api.alive() and worker.alive() and serve.alive()
             with httpx.Client(base_url=base, timeout=10) as http:
                 deadline = time.monotonic() + 30
                 while (ready := http.get("/health/ready")).status_code != 200:
@@ -87,9 +92,9 @@ def test_a_postgresql_restart_mid_burst_is_survived_and_sigterm_still_stops(
                     },
                 )
                 assert refused.status_code == 503, refused.text
-            for proc in (worker, api):
+            for proc in (worker, api, serve):
                 status, _took = proc.terminate_timed()
                 assert status in (0, -15), f"{proc.name} exit {status}:\n{proc.text()[-3000:]}"
         finally:
-            api.kill()
-            worker.kill()
+            for proc in (api, worker, serve):
+                proc.kill()

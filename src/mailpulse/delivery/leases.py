@@ -74,6 +74,9 @@ class LeaseKeeper:
 
         try:
             dead, freed = await self.db.write(job)
+        except StoreUnavailable as exc:
+            log.warning("could not free the claims of dead workers now: %s", exc)
+            return
         except Exception:
             log.exception("could not free the claims of dead workers")
             return

@@ -437,7 +437,9 @@ class Database:
 
     def _fail_batch(self, batch: list[_Pending], error: BaseException) -> None:
         for job in batch:
-            job.loop.call_soon_threadsafe(_settle, job.future, None, error)
+            # one exception per caller: a shared one would grow a traceback with every raise
+            own = StoreUnavailable(error.reason) if isinstance(error, StoreUnavailable) else error
+            job.loop.call_soon_threadsafe(_settle, job.future, None, own)
 
     def _drop(self, conn: Connection | None) -> None:
         """Forget a connection that met an outage (and, on PostgreSQL, the pooled ones: after
@@ -522,7 +524,9 @@ class Database:
                 if unavailable is not None:
                     # the store went meanwhile: this job and the rest hear so (none committed)
                     self._outage_hit = unavailable
-                    outcomes.extend((rest, None, unavailable) for rest in batch[index:])
+                    outcomes.extend(
+                        (rest, None, StoreUnavailable(unavailable.reason)) for rest in batch[index:]
+                    )
                     break
                 outcomes.append((job, None, job_exc))
         return outcomes
