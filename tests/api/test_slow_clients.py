@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from mailpulse import cli
 from mailpulse.api.server import HttpLimits, LimitedHttpProtocol
+from mailpulse.cli import server as cli_server
 from tests.support.server import RunningServer, running_server
 
 HANG = 30  # seconds: only to detect a hang, never a measure
@@ -164,7 +164,7 @@ def test_serve_passes_the_limits_to_uvicorn_in_one_process_or_several(
         lambda settings, options, *, deliver: calls.append(options),
     )
 
-    cli._serve_http(None, None, deliver=False)
+    cli_server.serve_http(None, None, deliver=False)
 
     # The same options go to uvicorn.Config whether one process serves or several.
     [options] = calls

@@ -18,7 +18,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from mailpulse.cli import create_account
+from mailpulse.cli.accounts import create_account
 from mailpulse.core.status import PENDING
 from mailpulse.store import accounts, migrate
 from mailpulse.store.db import Database

@@ -23,7 +23,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from mailpulse.cli import create_account
+from mailpulse.cli.accounts import create_account
 from mailpulse.store import accounts, migrate
 from mailpulse.store.db import Database
 from mailpulse.store.tables import deliveries, delivery_queue

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-from mailpulse.cli import create_account
+from mailpulse.cli.accounts import create_account
 from mailpulse.store import accounts, migrate
 from mailpulse.store.db import Database
 from tests.support.server import free_port

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mailpulse.api.app import create_app
 from mailpulse.api.server import uvicorn_options
-from mailpulse.cli import create_account
+from mailpulse.cli.accounts import create_account
 from mailpulse.config import Settings
 from mailpulse.core.auth import hash_api_key, new_api_key
 from mailpulse.core.clock import Clock

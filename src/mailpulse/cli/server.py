@@ -1,0 +1,92 @@
+"""The commands that run the service: migrate, serve, api and worker."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from mailpulse.cli.common import migrated
+from mailpulse.config import load_settings
+from mailpulse.store import migrate
+
+
+def migrate_command() -> None:
+    """Create or upgrade the database schema."""
+    settings = load_settings()
+    db = migrated(settings)
+    typer.echo(f"database at revision {migrate.current_revision(db.engine)}")
+    db.close_sync()
+
+
+HostOption = Annotated[str | None, typer.Option(help="listen address")]
+PortOption = Annotated[int | None, typer.Option(help="listen port")]
+
+
+def serve(host: HostOption = None, port: PortOption = None) -> None:
+    """Run everything in one process: the HTTP API and a delivery worker."""
+    serve_http(host, port, deliver=True)
+
+
+def api(host: HostOption = None, port: PortOption = None) -> None:
+    """Run the HTTP API alone (pair it with `mailpulse worker` processes on PostgreSQL)."""
+    serve_http(host, port, deliver=False)
+
+
+def worker() -> None:
+    """Run a delivery worker alone; run any number of them against PostgreSQL."""
+    import asyncio
+    import signal
+
+    from mailpulse.runtime import Fatal, build_runtime, running_worker, watched
+    from mailpulse.serving import StoppedOnFailure, announce, configure_logging
+
+    settings = load_settings()
+    configure_logging(settings)
+    migrated(settings).close_sync()
+    runtime = build_runtime(settings)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        announce(settings, http=False, deliver=True)
+        runtime.db.start()
+        try:
+            async with running_worker(runtime), watched(runtime):
+                await stop.wait()
+        finally:
+            await runtime.db.close()
+
+    asyncio.run(main())
+    if Fatal.reason is not None:
+        raise StoppedOnFailure(f"stopped: {Fatal.reason}")
+
+
+def serve_http(host: str | None, port: int | None, *, deliver: bool) -> None:
+    from mailpulse.api.server import uvicorn_options
+    from mailpulse.serving import announce, configure_logging, run_http
+
+    overrides: dict[str, Any] = {}
+    if host is not None:
+        overrides["http_host"] = host
+    if port is not None:
+        overrides["http_port"] = port
+    settings = load_settings(**overrides)
+    configure_logging(settings)
+    migrated(settings).close_sync()
+    settings.resolved_secret_key()  # generated here once, before the processes start
+    options: dict[str, Any] = {
+        "host": settings.http_host,
+        "port": settings.http_port,
+        "log_level": settings.log_level,
+        "access_log": settings.access_log,
+        "loop": "uvloop",
+        # httptools with a header timeout and size limit, keep-alive timeout, connection cap
+        **uvicorn_options(settings),
+        # SIGTERM stops the server within seconds even with requests waiting on the store
+        "timeout_graceful_shutdown": 5,
+    }
+    announce(settings, http=True, deliver=deliver)
+    run_http(settings, options, deliver=deliver)
