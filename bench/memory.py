@@ -20,7 +20,8 @@ The run, on a fresh SQLite file with default settings (one process per core, dur
 3. the worker chews through the deferrals until every delivery has been tried at least once
    (the "deferral pass"), and ``--down`` seconds more;
 4. Postfix's ``smtp-sink`` starts on that port (the receiver comes back). With ``--flush`` (the
-   default) the bench sets every unleased queue row due now, as an operator's flush would, so
+   default) the bench sets every unleased queue row due now, as an operator's flush would, and
+   again whenever the queue stops shrinking (rows that were in flight at the first flush), so
    that the drain is not spent waiting for the 1–4 minute retry backoff; ``--no-flush`` waits;
 5. the drain: until the queue table is empty; then ``--rest`` seconds at rest.
 
@@ -41,6 +42,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -71,6 +73,17 @@ def memory_kb(pid: int) -> tuple[int, int]:
         elif line.startswith("Rss:"):
             rss = int(line.split()[1])
     return pss, rss
+
+
+def role(pid: int, root: int) -> str:
+    """What a process of the server's tree is, for the report."""
+    if pid == root:
+        return "supervisor"
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return "gone"
+    return "resource tracker" if b"resource_tracker" in cmdline else "server process"
 
 
 def tree_memory(root: int) -> dict[int, tuple[int, int]]:
@@ -212,12 +225,24 @@ def query(db: Path, sql: str) -> list[tuple[object, ...]]:
         conn.close()
 
 
-def wait_for(check: str, db: Path, until_zero: bool, timeout: float, every: float) -> float:
-    """Seconds until ``check`` (a count query) answers 0; raises after ``timeout``."""
+def wait_for(
+    check: str,
+    db: Path,
+    until_zero: bool,
+    timeout: float,
+    every: float,
+    stalled: Callable[[], object] | None = None,
+) -> float:
+    """Seconds until ``check`` (a count query) answers 0; raises after ``timeout``. When the
+    count has not fallen since the last look, ``stalled`` is called."""
     started = time.monotonic()
     last_print = started
+    last_count = -1
     while True:
         count = int(query(db, check)[0][0])  # type: ignore[call-overload]
+        if stalled is not None and count == last_count:
+            stalled()
+        last_count = count
         now = time.monotonic()
         if count == 0 and until_zero:
             return now - started
@@ -277,6 +302,7 @@ def main() -> None:
             sampler.start()
             time.sleep(2)
             start_peaks = sampler.reset()
+            roles = {pid: role(pid, server.process.pid) for pid in process_tree(server.process.pid)}
             port = int(server.url.rsplit(":", 1)[1])
             requests = send_requests(port, server.token(), server.sender, sends, args.per_send)
             print(
@@ -317,7 +343,16 @@ def main() -> None:
             up = time.perf_counter()
             flushed = flush_queue(db) if args.flush else 0
             print(f"draining: sink up; {flushed:,} queue rows made due now", flush=True)
-            wait_for("SELECT count(*) FROM delivery_queue", db, True, args.timeout, 2.0)
+            # Rows leased at the flush may be deferred once more (tried just before the sink
+            # was up): flushed again whenever the count stops falling.
+            wait_for(
+                "SELECT count(*) FROM delivery_queue",
+                db,
+                True,
+                args.timeout,
+                2.0,
+                (lambda: flush_queue(db)) if args.flush else None,
+            )
             drain_seconds = time.perf_counter() - up
             drain_peaks = sampler.reset()
             time.sleep(args.rest)
@@ -361,11 +396,9 @@ def main() -> None:
     ]
     for label, value in rows:
         print(f"  {label:<44} {value}")
-    root = server.process.pid
     for pid, pss in sorted(peaks.per_process_pss.items()):
-        role = "supervisor" if pid == root else "server process"
-        alive = "" if pid in pids else " (gone)"
-        print(f"  peak PSS pid {pid} ({role}){alive:<10} {mb(pss)}")
+        name = roles.get(pid, "started later") + ("" if pid in pids else ", gone")
+        print(f"  {f'peak PSS pid {pid} ({name})':<44} {mb(pss)}")
 
 
 if __name__ == "__main__":
