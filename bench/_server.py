@@ -61,7 +61,8 @@ def cli(env: dict[str, str], *args: str) -> str:
 
 
 @contextmanager
-def serve(workdir: Path, **settings: str) -> Iterator[Server]:
+def serve(workdir: Path, command: str = "serve", **settings: str) -> Iterator[Server]:
+    """``mailpulse COMMAND`` (serve: API and delivery; api: the API alone) on a fresh database."""
     port = free_port()
     env = dict(os.environ)
     env.update(
@@ -76,7 +77,7 @@ def serve(workdir: Path, **settings: str) -> Iterator[Server]:
     account = json.loads(cli(env, "account", "create", "--name", "bench", "--json"))
     sender = "bench@example.com"
     cli(env, "sender", "add", "bench", sender)
-    process = subprocess.Popen([*MAILPULSE, "serve"], env=env, cwd=workdir)
+    process = subprocess.Popen([*MAILPULSE, command], env=env, cwd=workdir)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:

@@ -186,8 +186,8 @@ class Sink:
 
     _COUNT = re.compile(rb"mesg=(\d+)")
 
-    def __init__(self, workdir: Path, name: str) -> None:
-        self.port = free_port()
+    def __init__(self, workdir: Path, name: str, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.count = 0
         self.first: float | None = None  # perf_counter() of the first message seen
         self.last: float | None = None  # ... and of the latest
@@ -387,6 +387,19 @@ def http_requests(port: int, token: str, sender: str, messages: int, size: int) 
     return requests
 
 
+async def http_exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> tuple[bytes, bytes]:
+    """Send one pre-encoded request on a keep-alive connection; (response head, body)."""
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    at = head.lower().find(b"content-length:")
+    if at < 0:
+        raise RuntimeError(f"response without Content-Length: {head!r}")
+    length = int(head[at + 15 : head.index(b"\r\n", at)])
+    return head, await reader.readexactly(length)
+
+
 async def http_connection(
     port: int, requests: list[bytes], turns: Iterator[int], latencies: list[float]
 ) -> int:
@@ -396,13 +409,7 @@ async def http_connection(
     try:
         for n in turns:
             started = time.perf_counter()
-            writer.write(requests[n])
-            head = await reader.readuntil(b"\r\n\r\n")
-            at = head.lower().find(b"content-length:")
-            if at < 0:
-                raise RuntimeError(f"response without Content-Length: {head!r}")
-            length = int(head[at + 15 : head.index(b"\r\n", at)])
-            body = await reader.readexactly(length)
+            head, body = await http_exchange(reader, writer, requests[n])
             latencies.append(time.perf_counter() - started)
             if head[9:12] != b"200":
                 raise RuntimeError(f"request {n}: {head[:12]!r} {body[:300]!r}")

@@ -1,0 +1,249 @@
+"""Accept latency under an open-loop load: requests sent on a fixed schedule, not by clients.
+
+    .venv/bin/python bench/openloop.py                        # 800 requests/s for 30 s, serve
+    .venv/bin/python bench/openloop.py --rate 800 --seconds 30 --api-only
+    .venv/bin/python bench/openloop.py --profile /tmp/openloop.spy
+
+Issue 13's target: ``POST /smtp/emails`` at 800 requests/s, p99 ≤ 20 ms. A closed-loop bench
+(N clients, each sending its next request when the last one is answered) slows its own sending
+down whenever the server is slow, so the requests that would have waited are never sent and the
+tail is hidden ("coordinated omission"). Here request *i* is due at ``start + i / rate`` whatever
+happened before; its latency runs from that due time to the end of its response, so time spent
+waiting for a free connection, or behind a late client, counts.
+
+The server: ``mailpulse serve`` (default settings: one process per core, SQLite with durable
+commits) with ``MAILPULSE_RELAY`` pointing at Postfix's ``smtp-sink`` on loopback, so the
+delivery worker sends every accepted message meanwhile; ``--api-only`` runs ``mailpulse api``
+instead (no delivery). The client: one asyncio loop in this process (the server runs in its
+own processes), ``--connections`` keep-alive connections in a pool, requests pre-encoded by
+``delivery.py`` (one recipient, ``--size`` bytes of HTML), answers read by ``delivery.py``'s
+``http_exchange``. The first ``--warmup`` seconds are sent but not counted.
+
+Printed: the rate asked for and the rate achieved (answered requests / seconds from the first
+due time to the last answer), p50/p90/p99/max latency from the due time, how late the client
+itself sent (its own lag: if that is large, the client, not the server, is the bottleneck),
+errors (any status but 200), and the server's CPU. Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from _server import serve  # type: ignore[import-not-found]
+from delivery import (  # type: ignore[import-not-found]
+    LOOPBACK,
+    Sink,
+    busy_share,
+    ensure_postfix,
+    http_exchange,
+    http_requests,
+    machine_busy,
+    process_tree,
+    start_profile,
+    summarise_profile,
+    tree_cpu,
+)
+
+
+# -- bookkeeping (pure: the clock is whatever the caller reads) -----------------------------------
+@dataclass
+class Schedule:
+    """Request ``i`` is due at ``start + i / rate`` seconds."""
+
+    rate: float
+    start: float
+
+    def due(self, i: int) -> float:
+        return self.start + i / self.rate
+
+
+@dataclass
+class LatencyBook:
+    """Latencies measured from each request's due time; requests due before ``counted_from``
+    (the warm-up) are left out of the figures."""
+
+    counted_from: float
+    latencies: list[float] = field(default_factory=list)
+    lateness: list[float] = field(default_factory=list)  # due → a connection was free
+    errors: int = 0
+    client_lag: float = 0.0  # the longest the client's own loop was late to start a request
+    first_due: float | None = None
+    last_done: float | None = None
+
+    def record(self, due: float, sent: float, done: float, ok: bool) -> None:
+        if due < self.counted_from:
+            return
+        if self.first_due is None or due < self.first_due:
+            self.first_due = due
+        if self.last_done is None or done > self.last_done:
+            self.last_done = done
+        self.lateness.append(max(0.0, sent - due))
+        if ok:
+            self.latencies.append(done - due)
+        else:
+            self.errors += 1
+
+    def achieved_rate(self) -> float:
+        """Answered requests per second, from the first due time to the last answer."""
+        if self.first_due is None or self.last_done is None or self.last_done <= self.first_due:
+            return 0.0
+        return (len(self.latencies) + self.errors) / (self.last_done - self.first_due)
+
+    def quantile_ms(self, q: float) -> float:
+        return quantile_ms(self.latencies, q)
+
+
+def quantile_ms(values: Sequence[float], q: float) -> float:
+    """The q-quantile (0 < q ≤ 1) of seconds, in ms: the smallest value with ≥ q of all at or
+    below it (no interpolation, so p99 of 100 values is the 99th)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, -(-int(q * len(ordered) * 1000) // 1000))  # ceil without float surprises
+    return ordered[min(rank, len(ordered)) - 1] * 1000
+
+
+# -- the load -------------------------------------------------------------------------------------
+async def open_loop(
+    port: int,
+    requests: Sequence[bytes],
+    rate: float,
+    connections: int,
+    warmup: float,
+    clock: Callable[[], float] = time.perf_counter,
+) -> LatencyBook:
+    """Send ``requests`` on the schedule from a pool of keep-alive connections."""
+    pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+    for _ in range(connections):
+        pool.put_nowait(await asyncio.open_connection(LOOPBACK, port))
+    schedule = Schedule(rate, clock() + 0.2)
+    book = LatencyBook(counted_from=schedule.start + warmup)
+    pending: set[asyncio.Task[None]] = set()
+
+    async def one(i: int, due: float) -> None:
+        conn = await pool.get()
+        sent = clock()
+        try:
+            head, _ = await http_exchange(*conn, requests[i])
+        except (OSError, asyncio.IncompleteReadError) as exc:
+            print(f"request {i}: {exc!r}", file=sys.stderr)
+            book.record(due, sent, clock(), ok=False)
+            pool.put_nowait(await asyncio.open_connection(LOOPBACK, port))
+            return
+        book.record(due, sent, clock(), ok=head[9:12] == b"200")
+        pool.put_nowait(conn)
+
+    loop = asyncio.get_running_loop()
+    for i in range(len(requests)):
+        due = schedule.due(i)
+        wait = due - clock()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        book.client_lag = max(book.client_lag, clock() - due)
+        task = loop.create_task(one(i, due))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+    while pending:
+        await asyncio.gather(*pending)
+    while not pool.empty():
+        _, writer = pool.get_nowait()
+        writer.close()
+    return book
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--rate", type=float, default=800.0, help="requests per second")
+    parser.add_argument("--seconds", type=float, default=30.0, help="counted seconds of load")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds sent but not counted")
+    parser.add_argument("--connections", type=int, default=64, help="keep-alive connections")
+    parser.add_argument("--size", type=int, default=2048, help="HTML bytes per message")
+    parser.add_argument("--api-only", action="store_true", help="mailpulse api: no delivery")
+    parser.add_argument("--set", action="append", default=[], help="KEY=VALUE server setting")
+    parser.add_argument("--profile", type=Path, help="py-spy raw profile of the server to FILE")
+    parser.add_argument("--profile-seconds", type=int, default=10)
+    args = parser.parse_args()
+    count = int(args.rate * (args.seconds + args.warmup))
+    settings: dict[str, str] = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        settings[key.lower()] = value
+    with tempfile.TemporaryDirectory(prefix="mailpulse-openloop-") as tmp:
+        workdir = Path(tmp)
+        sink: Sink | None = None
+        if not args.api_only:
+            ensure_postfix()
+            sink = Sink(workdir, "openloop")
+            settings["relay"] = f"smtp://{LOOPBACK}:{sink.port}"
+        command = "api" if args.api_only else "serve"
+        profiler: subprocess.Popen[bytes] | None = None
+        try:
+            with serve(workdir, command, **settings) as server:
+                port = int(server.url.rsplit(":", 1)[1])
+                requests = http_requests(port, server.token(), server.sender, count, args.size)
+                gc.collect()
+                gc.freeze()  # the requests are long-lived: keep the client's collections short
+                tree = process_tree(server.process.pid)
+                cpu0, busy0 = tree_cpu(tree), machine_busy()
+                if args.profile:
+                    profiler = start_profile(
+                        server.process.pid, args.profile, args.profile_seconds, True
+                    )
+                book = asyncio.run(
+                    open_loop(port, requests, args.rate, args.connections, args.warmup)
+                )
+                cpu1, busy1 = tree_cpu(tree), machine_busy()
+                if profiler is not None:
+                    profiler.communicate(timeout=args.profile_seconds + 60)
+        finally:
+            if sink is not None:
+                sink.stop()
+    mode = "serve, relaying to smtp-sink" if sink is not None else "api only"
+    lateness = statistics.mean(book.lateness) * 1000 if book.lateness else float("nan")
+    print(f"\n== open loop, {mode}, {args.connections} connections")
+    rows = [
+        (
+            "rate asked",
+            f"{args.rate:,.0f} requests/s for {args.seconds:.0f} s (+{args.warmup:.0f} s warm-up)",
+        ),
+        ("rate achieved", f"{book.achieved_rate():,.0f} requests/s"),
+        ("answered (counted)", f"{len(book.latencies):,}, errors {book.errors}"),
+        ("latency from due time p50", f"{book.quantile_ms(0.50):.1f} ms"),
+        ("p90", f"{book.quantile_ms(0.90):.1f} ms"),
+        ("p99", f"{book.quantile_ms(0.99):.1f} ms  (target ≤ 20 ms)"),
+        ("max", f"{book.quantile_ms(1.0):.1f} ms"),
+        (
+            "wait for a free connection, mean / max",
+            f"{lateness:.2f} / {quantile_ms(book.lateness, 1.0):.1f} ms",
+        ),
+        ("client's own lag (max)", f"{book.client_lag * 1000:.1f} ms"),
+        (
+            "server CPU (all threads / main threads)",
+            f"{cpu1[0] - cpu0[0]:.1f} / {cpu1[1] - cpu0[1]:.1f} s",
+        ),
+        ("machine busy during the run", f"{busy_share(busy0, busy1) * 100:.0f} %"),
+    ]
+    if sink is not None:
+        rows.append(("messages at the sink by the end", f"{sink.count:,}"))
+    for label, value in rows:
+        print(f"  {label:<42} {value}")
+    if args.profile:
+        summarise_profile(args.profile)
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(main())
