@@ -146,6 +146,12 @@ class Settings(BaseSettings):
     token_failure_window_seconds: float = Field(
         default=60.0, description="the sliding window of the two limits above"
     )
+    token_checks_at_once: int = Field(
+        default=2,
+        ge=1,
+        description="client-secret checks run at once per process (each Argon2 check takes "
+        "64 MiB for a moment); further token requests wait their turn",
+    )
 
     # store tuning
     commit_batch_max: int = Field(

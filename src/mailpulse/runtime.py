@@ -72,6 +72,9 @@ class Runtime:
     submitter: Submitter
     access: AccessControl
     token_throttle: TokenThrottle
+    # Argon2 takes 64 MiB per check: a burst of token requests (no login needed) must not
+    # multiply that by the thread pool's size.
+    secret_checks: asyncio.Semaphore
     worker: DeliveryWorker | None = None
     worker_task: asyncio.Task[None] | None = None
 
@@ -112,6 +115,7 @@ def build_runtime(
         submitter=submitter,
         access=access,
         token_throttle=throttle,
+        secret_checks=asyncio.Semaphore(settings.token_checks_at_once),
     )
 
 

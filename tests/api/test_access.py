@@ -6,7 +6,10 @@ The operator's side is the real ``mailpulse account …`` commands, on the serve
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mailpulse.cli import app
+from mailpulse.core.auth import verify_secret
 from mailpulse.core.clock import FixedClock
 from mailpulse.store import accounts
 from tests.support.server import RunningServer, Tenant, running_server
@@ -271,3 +275,35 @@ def test_with_no_cache_window_a_revoked_key_is_refused_at_once(tmp_path: Path) -
             server.runtime.db.write_sync(lambda conn: accounts.revoke_api_key(conn, key_id, now))
             after = http.get("/smtp/emails/total").status_code
     assert (before, after) == (200, 401)
+
+
+def test_client_secret_checks_run_a_few_at_a_time(
+    served: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each Argon2 check holds 64 MiB: a burst of token requests must not run them all at once."""
+    tenant = served.tenant()
+    lock = threading.Lock()
+    running = 0
+    most = 0
+
+    def counting_verify(stored: str | None, secret: str) -> bool:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.05)  # long enough for the others to pile up, if nothing stops them
+        with lock:
+            running -= 1
+        return verify_secret(stored, secret)
+
+    monkeypatch.setattr("mailpulse.api.oauth.verify_secret", counting_verify)
+
+    def one(_: int) -> int:
+        with served.client() as http:
+            return token_request(http, tenant.client_id, tenant.client_secret).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(one, range(8)))
+
+    assert statuses == [200] * 8
+    assert most == served.runtime.settings.token_checks_at_once == 2

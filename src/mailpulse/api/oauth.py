@@ -78,8 +78,9 @@ async def access_token(request: Request) -> Response:
         return too_many_failures(wait)
     found = await rt.db.read(lambda conn: accounts.credentials_for(conn, client_id))
     stored = None if found is None else found.secret_hash
-    # Argon2 is slow on purpose: keep it off the event loop.
-    verified = await asyncio.to_thread(verify_secret, stored, client_secret)
+    # Argon2 is slow and memory-hard on purpose: off the event loop, a few at a time.
+    async with rt.secret_checks:
+        verified = await asyncio.to_thread(verify_secret, stored, client_secret)
     if not verified or found is None or not found.state.active:
         for blocked in throttle.failed(ip, client_id):
             log.warning("token requests refused for %s: too many failures", blocked)
