@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from mailpulse.delivery.queue import _CLAIM, claim
 from mailpulse.store import migrate
-from mailpulse.store.db import Database, is_sqlite, normalise_url
+from mailpulse.store.db import Database
+from mailpulse.store.engine import is_sqlite, normalise_url
 from mailpulse.store.tables import accounts, messages
 
 NOW = datetime(2030, 1, 1, 12, 0, 0)

@@ -129,7 +129,7 @@ def test_an_operator_error_is_one_line_with_its_exit_status(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from mailpulse.config import ConfigError
-    from mailpulse.store.db import DatabaseUnavailable
+    from mailpulse.store.engine import DatabaseUnavailable
 
     assert _main_with(monkeypatch, ConfigError("MAILPULSE_X: wrong")) == 78
     assert capsys.readouterr().err == "mailpulse: configuration error: MAILPULSE_X: wrong\n"

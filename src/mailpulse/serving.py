@@ -30,7 +30,7 @@ from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
 from mailpulse.config import ConfigError, Settings, load_settings
 from mailpulse.failures import OperatorError
-from mailpulse.store.db import DatabaseUnavailable, safe_url
+from mailpulse.store.engine import DatabaseUnavailable, safe_url
 
 STARTUP_FAILURE = 3
 DELIVER_ENV = "MAILPULSE_INTERNAL_DELIVER"

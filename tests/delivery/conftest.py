@@ -17,7 +17,8 @@ import sqlalchemy as sa
 
 from mailpulse.core.clock import FixedClock
 from mailpulse.store import migrate
-from mailpulse.store.db import Database, normalise_url
+from mailpulse.store.db import Database
+from mailpulse.store.engine import normalise_url
 from mailpulse.store.tables import metadata
 from tests.delivery.helpers import T0
 from tests.support.databases import ENGINES, PG_ENV, pg_schema

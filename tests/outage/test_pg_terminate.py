@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from mailpulse.store.db import normalise_url
+from mailpulse.store.engine import normalise_url
 from tests.outage.harness import (
     Sender,
     accepted,

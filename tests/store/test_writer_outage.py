@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from mailpulse.core.errors import StoreUnavailable
-from mailpulse.store import db as dbmodule
+from mailpulse.store import engine as engine_module
 from mailpulse.store.db import Database
 
 
@@ -31,7 +31,7 @@ async def test_the_writer_survives_a_lock_held_elsewhere_and_fails_fast_meanwhil
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "w.db"
-    monkeypatch.setattr(dbmodule, "SQLITE_BUSY_SECONDS", 0.3)
+    monkeypatch.setattr(engine_module, "SQLITE_BUSY_SECONDS", 0.3)
     db = Database(f"sqlite:///{path}")
     db.write_sync(lambda c: c.exec_driver_sql("CREATE TABLE t (v INTEGER)"))
     db.start()

@@ -1,5 +1,5 @@
 """The outage bookkeeping (core/outage.py), with an injected clock and jitter, and the store
-edge's mapping of driver errors to StoreUnavailable (store/db.py)."""
+edge's mapping of driver errors to StoreUnavailable (store/outages.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from mailpulse.core.errors import StoreUnavailable
 from mailpulse.core.outage import Outage
-from mailpulse.store.db import store_unavailable
+from mailpulse.store.outages import store_unavailable
 
 
 class FakeClock:

@@ -80,7 +80,7 @@ TOO_DEEP = unprocessable(999, "Badly formed incoming data: nested too deeply")
 BODY_TIMEOUT = ErrorKind(408, 408, "Request body not received in time")
 
 # The store is unreachable (locked, restarting, connection lost): try again later. Raised as
-# StoreUnavailable by store/db.py at the store's edge; rendered with Retry-After.
+# StoreUnavailable by store/outages.py at the store's edge; rendered with Retry-After.
 STORE_UNAVAILABLE = ErrorKind(503, 503, "Service temporarily unavailable, try again later")
 RETRY_AFTER_SECONDS = 5
 

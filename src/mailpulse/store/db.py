@@ -11,10 +11,10 @@ Reads run on a small thread pool against their own connections (SQLite in WAL mo
 run beside the writer). Which engine is in use is hidden here: callers see only
 :class:`sqlalchemy.Connection`.
 
-Two duties toward the operator live here too: :meth:`Database.check` turns "cannot reach or
-open the database" into one :class:`DatabaseUnavailable` line (password hidden) instead of a
-driver traceback, and a SQLite file is created 0600 (its -wal and -shm files inherit the mode
-from it; an existing file that is more open is tightened), since it holds every stored email.
+:meth:`Database.check` turns "cannot reach or open the database" into one
+:class:`DatabaseUnavailable` line for the operator (store/engine.py opens the engine and
+words that line); a driver error that means the store cannot be used now becomes
+:class:`StoreUnavailable` (store/outages.py), and the writer rides out such outages.
 """
 
 from __future__ import annotations
@@ -31,17 +31,21 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Connection
 from sqlalchemy.engine import make_url
 
-from mailpulse import files
 from mailpulse.core.errors import StoreUnavailable
-from mailpulse.core.outage import Outage, describe
-from mailpulse.failures import OperatorError
+from mailpulse.core.outage import Outage
+from mailpulse.store.engine import (
+    DatabaseUnavailable,
+    create_engine,
+    describe_connect_error,
+    normalise_url,
+)
+from mailpulse.store.outages import connection_lost, store_unavailable
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -56,157 +60,9 @@ class _Pending:
 
 
 _STOP = object()
-PG_CONNECT_TIMEOUT = 5  # seconds; an unreachable host fails start-up instead of hanging it
-SQLITE_BUSY_SECONDS = 5.0  # a lock held elsewhere longer than this is an outage (503), not a hang
-POOL_TIMEOUT = 5  # seconds to wait for a free pooled connection
 WRITER_JOIN_SECONDS = 3.0  # on close: the writer may be stuck in a connect; it is a daemon
 PING_SECONDS = 2.0
-_SQLITE_OUTAGES = (
-    "locked",
-    "busy",
-    "unable to open",
-    "disk i/o error",
-    "database or disk is full",
-    "readonly",
-    "read-only",
-)
-
-
-def store_unavailable(exc: BaseException) -> StoreUnavailable | None:
-    """The core error for a driver error that means "the store cannot be used now", or None
-    for anything else (a bug, a constraint violated: those stay what they are)."""
-    if isinstance(exc, StoreUnavailable):
-        return exc
-    if isinstance(exc, sa.exc.TimeoutError):  # the pool had no connection to give
-        return StoreUnavailable(f"no database connection free: {describe(exc)}")
-    if isinstance(exc, sa.exc.DBAPIError):
-        if exc.connection_invalidated or isinstance(
-            exc, (sa.exc.OperationalError, sa.exc.InterfaceError)
-        ):
-            return _driver_outage(exc.orig, exc) or (
-                StoreUnavailable(describe(exc)) if exc.connection_invalidated else None
-            )
-        return None
-    return _driver_outage(exc, exc)
-
-
-def _driver_outage(orig: BaseException | None, exc: BaseException) -> StoreUnavailable | None:
-    import sqlite3
-
-    if isinstance(orig, sqlite3.OperationalError):
-        text = str(orig).lower()
-        return StoreUnavailable(describe(exc)) if any(m in text for m in _SQLITE_OUTAGES) else None
-    if orig is not None and type(orig).__module__.startswith("psycopg"):
-        import psycopg
-
-        if isinstance(orig, (psycopg.OperationalError, psycopg.InterfaceError)):
-            return StoreUnavailable(describe(exc))
-        return None
-    if isinstance(orig, (ConnectionError, TimeoutError)):
-        return StoreUnavailable(describe(exc))
-    return None
-
-
-class DatabaseUnavailable(OperatorError):
-    """The database cannot be reached or opened; the message is one line for the operator."""
-
-    exit_status = 69  # EX_UNAVAILABLE
-
-
-def safe_url(url: str) -> str:
-    """``url`` as shown to people: our driver names dropped, the password hidden."""
-    parsed = make_url(url)
-    if parsed.drivername == "postgresql+psycopg":
-        parsed = parsed.set(drivername="postgresql")
-    return parsed.render_as_string(hide_password=True)
-
-
-def describe_connect_error(url: str, exc: BaseException) -> str:
-    """One line: which database, and the driver's first line of why it could not be used."""
-    orig = getattr(exc, "orig", None) or exc
-    lines = [line.strip() for line in str(orig).splitlines() if line.strip()]
-    reason = " ".join(lines[0].split()) if lines else type(orig).__name__
-    reason = reason.removeprefix("connection failed: ")
-    return f"cannot use the database {safe_url(url)}: {reason}"
-
-
-def _private_sqlite_file(database: str) -> None:
-    """Create the SQLite file 0600 before SQLite does (it would use 0644 less the umask), in a
-    0700 directory when we create that too; tighten an existing file and its companions."""
-    path = Path(database)
-    try:
-        if not path.parent.exists():
-            files.private_dir(path.parent)
-        files.private_file(path)
-    except OSError as exc:
-        raise DatabaseUnavailable(describe_connect_error(f"sqlite:///{database}", exc)) from None
-    for suffix in ("-wal", "-shm", "-journal"):
-        files.tighten(path.with_name(path.name + suffix))
-
-
 WARM_UP_WAIT_SECONDS = 1.0
-
-
-def is_sqlite(url: str) -> bool:
-    return make_url(url).get_backend_name() == "sqlite"
-
-
-def normalise_url(url: str) -> str:
-    """Pick our drivers: psycopg 3 for PostgreSQL, the standard sqlite3 module for SQLite."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "postgresql" and parsed.drivername in (
-        "postgresql",
-        "postgres",
-    ):
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    return parsed.render_as_string(hide_password=False)
-
-
-def create_engine(url: str, *, synchronous: str = "FULL") -> Engine:
-    url = normalise_url(url)
-    if is_sqlite(url):
-        database = make_url(url).database
-        if database and database != ":memory:":
-            _private_sqlite_file(database)
-        engine = sa.create_engine(
-            url,
-            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS},
-            pool_size=8,
-            max_overflow=8,
-            pool_timeout=POOL_TIMEOUT,
-        )
-        sync_mode = synchronous.upper()
-        if sync_mode not in ("FULL", "NORMAL", "EXTRA"):
-            raise ValueError("sqlite_synchronous must be FULL, NORMAL or EXTRA")
-
-        @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-            # Let SQLAlchemy, not the driver, decide when transactions begin (SAVEPOINTs work).
-            dbapi_conn.isolation_level = None
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute(f"PRAGMA synchronous={sync_mode}")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_SECONDS * 1000)}")
-            cur.close()
-
-        @event.listens_for(engine, "begin")
-        def _on_begin(conn: Connection) -> None:
-            # Writers take the write lock up front, so two processes never deadlock on upgrade.
-            # (Straight to the driver: this runs for every transaction.)
-            dbapi_conn = conn.connection.driver_connection
-            assert dbapi_conn is not None
-            dbapi_conn.execute("BEGIN IMMEDIATE" if conn.info.get("writer") else "BEGIN")
-
-        return engine
-    return sa.create_engine(
-        url,
-        pool_size=10,
-        max_overflow=10,
-        pool_pre_ping=True,
-        pool_timeout=POOL_TIMEOUT,
-        connect_args={"connect_timeout": PG_CONNECT_TIMEOUT},
-    )
 
 
 class Database:
@@ -360,7 +216,7 @@ class Database:
             unavailable = store_unavailable(exc)
             if unavailable is None:
                 raise
-            if self.dialect == "postgresql" and _connection_lost(exc):
+            if self.dialect == "postgresql" and connection_lost(exc):
                 self._dispose_pool()
             raise unavailable from exc
 
@@ -503,6 +359,9 @@ class Database:
                 if self._outage_hit is None:
                     raise
         else:
+            # Committed: the store is back before any caller hears so (no caller may see an
+            # answer while the writer still counts itself down).
+            self._outage.succeeded()
             outcomes = [(job, result, None) for job, result in zip(batch, results, strict=True)]
         for job, result, error in outcomes:
             job.loop.call_soon_threadsafe(_settle, job.future, result, error)
@@ -538,10 +397,6 @@ class Database:
             conn = self.engine.connect()
             conn.info["writer"] = True
         return conn
-
-
-def _connection_lost(exc: BaseException) -> bool:
-    return isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
