@@ -281,15 +281,22 @@ class Database:
             unavailable = store_unavailable(exc)
             if unavailable is None:
                 raise
+            self._note_outage(unavailable)
             self._fail_batch(batch, unavailable)
-            self._outage_hit = unavailable
         if self._outage_hit is not None:
-            self._last_reason = self._outage_hit.reason
-            self._retry_at = time.monotonic() + outage.failed(self._last_reason)
             self._drop(conn)
             return None, stop
         outage.succeeded()
         return conn, stop
+
+    def _note_outage(self, unavailable: StoreUnavailable) -> None:
+        """Count the store down — before any caller hears of it, so that no caller sees an
+        answer the writer's state does not yet explain. Once per batch."""
+        if self._outage_hit is not None:
+            return
+        self._outage_hit = unavailable
+        self._last_reason = unavailable.reason
+        self._retry_at = time.monotonic() + self._outage.failed(self._last_reason)
 
     def _fail_batch(self, batch: list[_Pending], error: BaseException) -> None:
         for job in batch:
@@ -355,9 +362,10 @@ class Database:
             try:
                 conn = self._fresh(conn)
             except Exception as fresh_exc:
-                self._outage_hit = store_unavailable(fresh_exc)
-                if self._outage_hit is None:
+                unavailable = store_unavailable(fresh_exc)
+                if unavailable is None:
                     raise
+                self._note_outage(unavailable)
         else:
             # Committed: the store is back before any caller hears so (no caller may see an
             # answer while the writer still counts itself down).
@@ -382,7 +390,7 @@ class Database:
                 unavailable = store_unavailable(job_exc)
                 if unavailable is not None:
                     # the store went meanwhile: this job and the rest hear so (none committed)
-                    self._outage_hit = unavailable
+                    self._note_outage(unavailable)
                     outcomes.extend(
                         (rest, None, StoreUnavailable(unavailable.reason)) for rest in batch[index:]
                     )
