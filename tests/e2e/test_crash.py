@@ -78,6 +78,49 @@ async def burst(url: str, token: str, tenant: Tenant, process: subprocess.Popen[
     return accepted
 
 
+def seeded_account(db: Database) -> dict[str, str | int | bool]:
+    """Migrate, then an activated account "crash" with the active sender s@example.com."""
+    migrate.upgrade(db.engine)
+    creds = create_account(db, "crash", "s@example.com", True)
+    now = db.read_sync(lambda c: c.execute(sa.select(sa.func.current_timestamp())).scalar())
+    db.write_sync(
+        lambda c: accounts.add_sender(
+            c,
+            account_id=int(creds["id"]),
+            email="s@example.com",
+            name="",
+            now=now,
+            status="active",
+        )
+    )
+    return creds
+
+
+def burst_then_kill_9(
+    env: dict[str, str], creds: dict[str, str | int | bool]
+) -> tuple[set[str], subprocess.Popen[bytes]]:
+    """Start the server, send a burst, SIGKILL its whole process group mid-burst; the ids
+    answered result:true, and the dead server process."""
+    base = f"http://127.0.0.1:{env['MAILPULSE_HTTP_PORT']}"
+    process = start_server(env)
+    try:
+        token = httpx.post(
+            f"{base}/oauth/access_token",
+            json={
+                "grant_type": "client_credentials",
+                "client_id": creds["client_id"],
+                "client_secret": creds["client_secret"],
+            },
+        ).json()["access_token"]
+        tenant = Tenant(int(creds["id"]), "", "", token, "s@example.com")
+        accepted = asyncio.run(burst(base, token, tenant, process))
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    return accepted, process
+
+
 @pytest.mark.parametrize("processes", [1, 2])
 @pytest.mark.parametrize("engine", ENGINES)
 def test_sigkill_mid_burst_loses_no_accepted_email(
@@ -85,19 +128,7 @@ def test_sigkill_mid_burst_loses_no_accepted_email(
 ) -> None:
     with fresh_database_url(engine, tmp_path) as url:
         db = Database(url)
-        migrate.upgrade(db.engine)
-        creds = create_account(db, "crash", "s@example.com", True)
-        now = db.read_sync(lambda c: c.execute(sa.select(sa.func.current_timestamp())).scalar())
-        db.write_sync(
-            lambda c: accounts.add_sender(
-                c,
-                account_id=int(creds["id"]),
-                email="s@example.com",
-                name="",
-                now=now,
-                status="active",
-            )
-        )
+        creds = seeded_account(db)
         port = free_port()
         env = dict(os.environ)
         env.update(
@@ -111,22 +142,7 @@ def test_sigkill_mid_burst_loses_no_accepted_email(
                 "MAILPULSE_RELAY": f"smtp://127.0.0.1:{free_port()}",
             }
         )
-        process = start_server(env)
-        try:
-            token = httpx.post(
-                f"http://127.0.0.1:{port}/oauth/access_token",
-                json={
-                    "grant_type": "client_credentials",
-                    "client_id": creds["client_id"],
-                    "client_secret": creds["client_secret"],
-                },
-            ).json()["access_token"]
-            tenant = Tenant(int(creds["id"]), "", "", token, "s@example.com")
-            accepted = asyncio.run(burst(f"http://127.0.0.1:{port}", token, tenant, process))
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        accepted, process = burst_then_kill_9(env, creds)
         assert process.returncode == -signal.SIGKILL
         assert len(accepted) >= 150
 

@@ -11,25 +11,20 @@ killed worker had handed over whose answer it never recorded.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import signal
 import time
 from collections import Counter
 from pathlib import Path
 
-import httpx
 import pytest
 import sqlalchemy as sa
 
-from mailpulse.cli.accounts import create_account
-from mailpulse.store import accounts, migrate
 from mailpulse.store.db import Database
 from mailpulse.store.tables import deliveries, delivery_queue
-from tests.e2e.test_crash import burst, start_server
+from tests.e2e.test_crash import burst_then_kill_9, seeded_account, start_server
 from tests.support.databases import ENGINES, fresh_database_url
-from tests.support.server import Tenant, free_port
+from tests.support.server import free_port
 from tests.support.smtpsink import SmtpSink
 
 RECOVERY_DEADLINE = 30.0
@@ -71,19 +66,7 @@ def test_kill_9_of_the_whole_server_then_everything_accepted_is_delivered_after_
         SmtpSink("127.0.0.1", data_delay=0.1) as sink,
     ):
         db = Database(url)
-        migrate.upgrade(db.engine)
-        creds = create_account(db, "crash", "s@example.com", True)
-        now = db.read_sync(lambda c: c.execute(sa.select(sa.func.current_timestamp())).scalar())
-        db.write_sync(
-            lambda c: accounts.add_sender(
-                c,
-                account_id=int(creds["id"]),
-                email="s@example.com",
-                name="",
-                now=now,
-                status="active",
-            )
-        )
+        creds = seeded_account(db)
         port = free_port()
         env = dict(os.environ)
         env.update(
@@ -97,22 +80,7 @@ def test_kill_9_of_the_whole_server_then_everything_accepted_is_delivered_after_
                 "MAILPULSE_SESSION_IDLE_SECONDS": "0.2",
             }
         )
-        process = start_server(env)
-        try:
-            token = httpx.post(
-                f"http://127.0.0.1:{port}/oauth/access_token",
-                json={
-                    "grant_type": "client_credentials",
-                    "client_id": creds["client_id"],
-                    "client_secret": creds["client_secret"],
-                },
-            ).json()["access_token"]
-            tenant = Tenant(int(creds["id"]), "", "", token, "s@example.com")
-            accepted = asyncio.run(burst(f"http://127.0.0.1:{port}", token, tenant, process))
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        accepted, process = burst_then_kill_9(env, creds)
         assert process.returncode == -signal.SIGKILL
         assert len(accepted) >= 150
         wanted = recipients_of(db, accepted)
