@@ -104,7 +104,7 @@ def account_list(as_json: JsonFlag = False) -> None:
 
 @account_app.command("activate")
 def account_activate(
-    account: Annotated[str, typer.Argument(help="account id, client id or name")],
+    account: AccountArg,
     off: Annotated[bool, typer.Option("--off", help="deactivate instead")] = False,
 ) -> None:
     """Turn SMTP sending on (or off, with --off) for an account; API access stays as it is."""

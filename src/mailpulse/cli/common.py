@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from typing import Annotated, Any, NoReturn
 
 import typer
+from sqlalchemy import Connection
 
 from mailpulse import files
-from mailpulse.config import ConfigError, Settings
+from mailpulse.config import ConfigError, Settings, load_settings
 from mailpulse.store import accounts, migrate
 from mailpulse.store.db import Database
 
@@ -57,6 +59,16 @@ def show(data: Any, as_json: bool) -> None:
     else:
         for item in data:
             typer.echo("  ".join(f"{k}={v}" for k, v in item.items()))
+
+
+def show_for_account(
+    ref: str, rows: Callable[[Connection, int], list[dict[str, object]]], as_json: bool
+) -> None:
+    """Print what ``rows`` reads for the account ``ref`` names (its senders, its keys …)."""
+    db = migrated(load_settings())
+    found = account_or_fail(db, ref)
+    show(db.read_sync(lambda conn: rows(conn, found.id)), as_json)
+    db.close_sync()
 
 
 def within(settings: Settings) -> str:

@@ -6,7 +6,16 @@ from typing import Annotated
 
 import typer
 
-from mailpulse.cli.common import JsonFlag, account_or_fail, fail, migrated, show, within
+from mailpulse.cli.common import (
+    AccountArg,
+    JsonFlag,
+    account_or_fail,
+    fail,
+    migrated,
+    show,
+    show_for_account,
+    within,
+)
 from mailpulse.config import load_settings
 from mailpulse.core.auth import hash_api_key, new_api_key
 from mailpulse.core.clock import SystemClock
@@ -17,7 +26,7 @@ key_app = typer.Typer(help="Static API keys, used as bearer tokens.", no_args_is
 
 @key_app.command("create")
 def key_create(
-    account: Annotated[str, typer.Argument(help="account id, client id or name")],
+    account: AccountArg,
     name: Annotated[str, typer.Option(help="a label for the key")] = "",
     as_json: JsonFlag = False,
 ) -> None:
@@ -55,11 +64,8 @@ def key_revoke(key_id: Annotated[int, typer.Argument(help="the key's id")]) -> N
 
 @key_app.command("list")
 def key_list(
-    account: Annotated[str, typer.Argument(help="account id, client id or name")],
+    account: AccountArg,
     as_json: JsonFlag = False,
 ) -> None:
     """List an account's keys (their hints only)."""
-    db = migrated(load_settings())
-    found = account_or_fail(db, account)
-    show(db.read_sync(lambda conn: accounts.list_api_keys(conn, found.id)), as_json)
-    db.close_sync()
+    show_for_account(account, accounts.list_api_keys, as_json)

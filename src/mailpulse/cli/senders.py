@@ -6,7 +6,13 @@ from typing import Annotated
 
 import typer
 
-from mailpulse.cli.common import JsonFlag, account_or_fail, migrated, show
+from mailpulse.cli.common import (
+    AccountArg,
+    JsonFlag,
+    account_or_fail,
+    migrated,
+    show_for_account,
+)
 from mailpulse.config import load_settings
 from mailpulse.core.clock import SystemClock
 from mailpulse.core.validate import normalise_address
@@ -17,7 +23,7 @@ sender_app = typer.Typer(help="Sender addresses an account may send from.", no_a
 
 @sender_app.command("add")
 def sender_add(
-    account: Annotated[str, typer.Argument(help="account id, client id or name")],
+    account: AccountArg,
     email: Annotated[str, typer.Argument(help="sender address")],
     name: Annotated[str, typer.Option(help="sender name")] = "",
 ) -> None:
@@ -40,11 +46,8 @@ def sender_add(
 
 @sender_app.command("list")
 def sender_list(
-    account: Annotated[str, typer.Argument(help="account id, client id or name")],
+    account: AccountArg,
     as_json: JsonFlag = False,
 ) -> None:
     """List an account's senders."""
-    db = migrated(load_settings())
-    found = account_or_fail(db, account)
-    show(db.read_sync(lambda conn: accounts.list_senders(conn, found.id)), as_json)
-    db.close_sync()
+    show_for_account(account, accounts.list_senders, as_json)
