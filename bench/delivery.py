@@ -43,7 +43,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
@@ -363,22 +363,32 @@ def print_comparison(mine: Result, theirs: Result) -> None:
 
 
 # -- the HTTP load ---------------------------------------------------------------------------------
-def http_requests(port: int, token: str, sender: str, messages: int, size: int) -> list[bytes]:
-    """Every request, encoded before the clock starts."""
+def http_requests(
+    port: int,
+    token: str,
+    sender: str,
+    messages: int,
+    size: int,
+    to: Callable[[int], list[dict[str, str]]] | None = None,
+    subject: str = "Bench message",
+) -> list[bytes]:
+    """Every request, encoded before the clock starts: message ``n`` goes to ``to(n)`` (by
+    default one recipient, ``recipient(n)``)."""
     html = base64.b64encode(html_body(size)).decode()
     head = (
         f"POST /smtp/emails HTTP/1.1\r\nHost: {LOOPBACK}:{port}\r\n"
         f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
     ).encode()
+    to = to or (lambda n: [{"name": "Rcpt", "email": recipient(n)}])
     requests = []
     for n in range(messages):
         body = json.dumps(
             {
                 "email": {
-                    "subject": f"Bench message {n}",
+                    "subject": f"{subject} {n}",
                     "html": html,
                     "from": {"name": "Bench", "email": sender},
-                    "to": [{"name": "Rcpt", "email": recipient(n)}],
+                    "to": to(n),
                 }
             },
             separators=(",", ":"),

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import json
 import sqlite3
@@ -52,8 +51,8 @@ from delivery import (  # type: ignore[import-not-found]
     LOOPBACK,
     Sink,
     ensure_postfix,
-    html_body,
     http_exchange,
+    http_requests,
     process_tree,
     quantile_ms,
 )
@@ -157,26 +156,15 @@ def merge(*phases: MemoryPeaks) -> MemoryPeaks:
 # -- the load --------------------------------------------------------------------------------------
 def send_requests(port: int, token: str, sender: str, sends: int, per_send: int) -> list[bytes]:
     """``sends`` requests of ``per_send`` recipients each (distinct addresses), pre-encoded."""
-    html = base64.b64encode(html_body(1000)).decode()
-    head = (
-        f"POST /smtp/emails HTTP/1.1\r\nHost: {LOOPBACK}:{port}\r\n"
-        f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
-    ).encode()
-    out = []
-    for n in range(sends):
-        body = json.dumps(
-            {
-                "email": {
-                    "subject": f"Memory bench {n}",
-                    "html": html,
-                    "from": {"name": "Bench", "email": sender},
-                    "to": [{"email": f"r{n}-{i}@bench.example"} for i in range(per_send)],
-                }
-            },
-            separators=(",", ":"),
-        ).encode()
-        out.append(head + b"Content-Length: %d\r\n\r\n" % len(body) + body)
-    return out
+    return http_requests(
+        port,
+        token,
+        sender,
+        sends,
+        1000,
+        to=lambda n: [{"email": f"r{n}-{i}@bench.example"} for i in range(per_send)],
+        subject="Memory bench",
+    )
 
 
 async def fill(
