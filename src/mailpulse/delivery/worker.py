@@ -67,6 +67,7 @@ from mailpulse.delivery.classify import (
 )
 from mailpulse.delivery.leases import LeaseKeeper
 from mailpulse.delivery.owner import new_owner
+from mailpulse.delivery.personalise import Personaliser, for_settings
 from mailpulse.delivery.queue import (
     ClaimedDelivery,
     Decision,
@@ -147,8 +148,10 @@ class DeliveryWorker:
         retry: RetryPolicy | None = None,
         poll_interval: float = 0.2,
         monotonic: Callable[[], float] = time.monotonic,
+        personaliser: Personaliser | None = None,
     ) -> None:
         self.db = db
+        self.personaliser = personaliser or for_settings(settings)
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
         self.owner = (owner or default_owner())[:64]
@@ -286,8 +289,9 @@ class DeliveryWorker:
             dest = self._destinations.get(key)
             if dest is None:
                 dest = self._destinations[key] = _Destination(key, group[0].recipient_domain)
-            for start in range(0, len(group), MAX_RECIPIENTS):
-                chunk = group[start : start + MAX_RECIPIENTS]
+            size = 1 if self.personaliser.per_recipient else MAX_RECIPIENTS
+            for start in range(0, len(group), size):
+                chunk = group[start : start + size]
                 dest.pending.append(Transaction(messages[message_id], chunk))
             dest.arrived.set()
         if orphans:  # cannot happen with the foreign key; never spin on it
@@ -368,7 +372,7 @@ class DeliveryWorker:
                     await self._release(list(tx.deliveries))
                     continue
                 try:
-                    replies = await session.send(tx)
+                    replies = await session.send(self.personaliser.transaction(tx))
                 except Exception as exc:
                     # Whatever it was, this transaction hears it and the rest go on: the
                     # connection is in an unknown state, so the next one gets a fresh one.

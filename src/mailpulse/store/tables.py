@@ -182,3 +182,70 @@ events = Table(
         postgresql_where=text("published_at IS NULL"),
     ),
 )
+
+# The account's suppression list: one row per address the account must not mail, with why.
+# An address is on the list while any of its flags is set: ``bounced`` (a recipient-level
+# permanent failure, core/suppression.py decides which), or one of SendPulse's unsubscribe
+# flags (by link, by the account through the API, by a spam complaint). GET /smtp/unsubscribe
+# lists the rows with an unsubscribe flag; DELETE /smtp/unsubscribe removes the row.
+# ``email`` is stored lower-cased; every lookup starts with ``account_id``.
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("unsubscribe_by_link", SmallInteger, nullable=False, server_default=text("0")),
+    Column("unsubscribe_by_user", SmallInteger, nullable=False, server_default=text("0")),
+    Column("spam_complaint", SmallInteger, nullable=False, server_default=text("0")),
+    Column("bounced", SmallInteger, nullable=False, server_default=text("0")),
+    # the bounce category (delivery/classify.py) that put it there, when ``bounced``
+    Column("bounce_category", String(32), nullable=True),
+    Column("comment", Text, nullable=False, server_default=""),
+    # when the address was (last) put on the list: the ``date`` of GET /smtp/unsubscribe
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    UniqueConstraint("account_id", "email", name="uq_suppressions_account_email"),
+    Index("ix_suppressions_account_created", "account_id", "created_at", "id"),
+)
+
+# Every bounce, synchronous (a 5xx reply, an expiry) or asynchronous (a DSN at the bounce
+# receiver): the list of GET /smtp/bounces/day. A copy of what the list shows, so listing a
+# day reads one index range and no log rows.
+bounces = Table(
+    "bounces",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
+    Column("delivery_id", Id, ForeignKey("deliveries.id"), nullable=True),
+    Column("email_to", String(320), nullable=False),
+    Column("sender", String(320), nullable=False, server_default=""),
+    Column("subject", Text, nullable=False, server_default=""),
+    Column("send_date", DateTime, nullable=True),
+    Column("smtp_answer_code", Integer, nullable=True),
+    Column("smtp_answer_subcode", String(16), nullable=False, server_default=""),
+    Column("smtp_answer_data", Text, nullable=False, server_default=""),
+    Column("category", String(32), nullable=False, server_default="other"),
+    # sync: the receiving server's reply or an expiry; dsn: a report at the bounce receiver
+    Column("source", String(8), nullable=False, server_default="sync"),
+    # did this bounce put the address on the suppression list
+    Column("suppressed", Boolean, nullable=False, server_default=text("false")),
+    Column("created_at", DateTime, nullable=False),
+    Index("ix_bounces_account_created", "account_id", "created_at", "id"),
+)
+
+# Resubscribe confirmations sent (POST /smtp/resubscribe): at most 5 per account per 24 hours,
+# counted over this table; ``confirmed_at`` is set when the signed link is followed.
+resubscriptions = Table(
+    "resubscriptions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("sender", String(320), nullable=False),
+    Column("lang", String(8), nullable=False, server_default="en"),
+    Column("delivery_id", Id, ForeignKey("deliveries.id"), nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("confirmed_at", DateTime, nullable=True),
+    Index("ix_resubscriptions_account_created", "account_id", "created_at"),
+)

@@ -1,0 +1,108 @@
+"""Queries for an account's suppression list (table ``suppressions``, see tables.py).
+
+An address is on the list while any of its flags is set; each flag says who put it there
+(``unsubscribe_by_link``, ``unsubscribe_by_user``, ``spam_complaint``, ``bounced``). Adding
+sets flags and never clears one, so an unsubscribe and a later bounce of the same address
+both stay recorded. Addresses are compared lower-cased. Every statement starts with the
+account id: one tenant's list is invisible to another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+from sqlalchemy.dialects import postgresql, sqlite
+
+from mailpulse.store.tables import suppressions
+
+#: most addresses looked up in one statement (SQLite's default host-parameter limit is 32766)
+LOOKUP_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Suppress:
+    """What to add for one address: the flags to set and why."""
+
+    email: str
+    unsubscribe_by_link: bool = False
+    unsubscribe_by_user: bool = False
+    spam_complaint: bool = False
+    bounced: bool = False
+    bounce_category: str | None = None
+    comment: str = ""
+
+
+def suppressed_among(conn: Connection, account_id: int, emails: Iterable[str]) -> set[str]:
+    """Which of ``emails`` (lower-cased in the answer) are on the account's list: one indexed
+    lookup per chunk of addresses (``uq_suppressions_account_email``)."""
+    wanted = sorted({e.lower() for e in emails})
+    found: set[str] = set()
+    for start in range(0, len(wanted), LOOKUP_CHUNK):
+        chunk = wanted[start : start + LOOKUP_CHUNK]
+        rows = conn.execute(
+            sa.select(suppressions.c.email).where(
+                suppressions.c.account_id == account_id, suppressions.c.email.in_(chunk)
+            )
+        )
+        found.update(row[0] for row in rows)
+    return found
+
+
+def add(conn: Connection, account_id: int, entries: Iterable[Suppress], now: datetime) -> int:
+    """Put addresses on the list, or set more flags on those already there; returns how many
+    entries were written. ``created_at`` (the list's date) is the first time."""
+    rows = [
+        {
+            "account_id": account_id,
+            "email": e.email.lower(),
+            "unsubscribe_by_link": int(e.unsubscribe_by_link),
+            "unsubscribe_by_user": int(e.unsubscribe_by_user),
+            "spam_complaint": int(e.spam_complaint),
+            "bounced": int(e.bounced),
+            "bounce_category": e.bounce_category,
+            "comment": e.comment,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for e in entries
+    ]
+    if not rows:
+        return 0
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(suppressions)
+    new = stmt.excluded
+    flags = ("unsubscribe_by_link", "unsubscribe_by_user", "spam_complaint", "bounced")
+    updates: dict[str, sa.ColumnElement[object]] = {
+        flag: sa.func.max(suppressions.c[flag], new[flag])
+        if conn.dialect.name == "sqlite"
+        else sa.func.greatest(suppressions.c[flag], new[flag])
+        for flag in flags
+    }
+    updates["bounce_category"] = sa.func.coalesce(
+        new.bounce_category, suppressions.c.bounce_category
+    )
+    updates["comment"] = sa.case((new.comment != "", new.comment), else_=suppressions.c.comment)
+    updates["updated_at"] = new.updated_at
+    conn.execute(
+        stmt.on_conflict_do_update(index_elements=["account_id", "email"], set_=updates), rows
+    )
+    return len(rows)
+
+
+def remove(conn: Connection, account_id: int, emails: Iterable[str]) -> int:
+    """Take addresses off the list whatever put them there; returns how many were on it."""
+    wanted = sorted({e.lower() for e in emails})
+    removed = 0
+    for start in range(0, len(wanted), LOOKUP_CHUNK):
+        chunk = wanted[start : start + LOOKUP_CHUNK]
+        result = conn.execute(
+            sa.delete(suppressions).where(
+                suppressions.c.account_id == account_id, suppressions.c.email.in_(chunk)
+            )
+        )
+        removed += result.rowcount
+    return removed
