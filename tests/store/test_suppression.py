@@ -41,3 +41,36 @@ def test_remove_takes_the_address_off_whatever_put_it_there(db: Database) -> Non
     assert db.write_sync(lambda c: suppression.remove(c, a, ["ANN@x.org", "nobody@x.org"])) == 1
     found = db.read_sync(lambda c: suppression.suppressed_among(c, a, ["ann@x.org", "bob@x.org"]))
     assert found == {"bob@x.org"}
+
+
+def test_a_condemning_bounce_is_listed_and_suppresses_a_soft_one_only_lists(db: Database) -> None:
+    from mailpulse.store import bounces
+    from mailpulse.store.tables import bounces as bounce_table
+
+    a = make_account(db, "a")
+
+    def bounce(to: str, suppress: bool) -> bounces.NewBounce:
+        return bounces.NewBounce(
+            a,
+            None,
+            to,
+            "s@x.org",
+            "subj\x00",
+            T0,
+            550,
+            "5.1.1",
+            "no\x00",
+            "bad_mailbox",
+            "sync",
+            suppress,
+        )
+
+    db.write_sync(lambda c: bounces.record(c, bounce("Ann@x.org", True), T0))
+    db.write_sync(lambda c: bounces.record(c, bounce("bob@x.org", False), T0))
+    found = db.read_sync(lambda c: suppression.suppressed_among(c, a, ["ann@x.org", "bob@x.org"]))
+    assert found == {"ann@x.org"}
+    rows = db.read_sync(lambda c: c.execute(sa.select(bounce_table)).all())
+    assert sorted((r.email_to, r.suppressed, r.subject) for r in rows) == [
+        ("ann@x.org", True, "subj"),
+        ("bob@x.org", False, "subj"),
+    ]

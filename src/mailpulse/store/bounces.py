@@ -17,7 +17,6 @@ from sqlalchemy import Connection
 from mailpulse.store import suppression
 from mailpulse.store.suppression import Suppress
 from mailpulse.store.tables import bounces
-from mailpulse.store.text import storable
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +35,11 @@ class NewBounce:
     suppress: bool  # put the address on the suppression list
 
 
+def _text(value: str) -> str:
+    """No NUL is ever stored (store/text.py): a report may carry one; it is dropped."""
+    return value.replace("\x00", "")
+
+
 def record(conn: Connection, bounce: NewBounce, now: datetime) -> None:
     """List the bounce, and suppress its address when it condemns it (same transaction)."""
     conn.execute(
@@ -45,11 +49,11 @@ def record(conn: Connection, bounce: NewBounce, now: datetime) -> None:
             "delivery_id": bounce.delivery_id,
             "email_to": bounce.email_to.lower(),
             "sender": bounce.sender,
-            "subject": storable(bounce.subject),
+            "subject": _text(bounce.subject),
             "send_date": bounce.send_date,
             "smtp_answer_code": bounce.code,
             "smtp_answer_subcode": bounce.subcode[:16],
-            "smtp_answer_data": storable(bounce.data),
+            "smtp_answer_data": _text(bounce.data),
             "category": bounce.category[:32],
             "source": bounce.source,
             "suppressed": bounce.suppress,
