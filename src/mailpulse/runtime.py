@@ -29,12 +29,15 @@ from mailpulse.core.clock import Clock, SystemClock
 from mailpulse.core.errors import StoreUnavailable
 from mailpulse.core.ids import IdFactory, new_email_id
 from mailpulse.core.ratelimit import TokenThrottle
+from mailpulse.core.resubscribe import Resubscriber
+from mailpulse.core.signing import Signer
 from mailpulse.core.submit import Submitter
 from mailpulse.core.validate import Limits
 from mailpulse.delivery.worker import DeliveryWorker
 from mailpulse.store import emails
 from mailpulse.store.db import PING_SECONDS, Database
 from mailpulse.store.gateway import SqlAccessStore, SqlSubmitStore
+from mailpulse.store.resubscriptions import SqlResubscribeStore
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +78,7 @@ class Runtime:
     # Argon2 takes 64 MiB per check: a burst of token requests (no login needed) must not
     # multiply that by the thread pool's size.
     secret_checks: asyncio.Semaphore
+    resubscriber: Resubscriber
     worker: DeliveryWorker | None = None
     worker_task: asyncio.Task[None] | None = None
 
@@ -89,7 +93,8 @@ def build_runtime(
         batch_max=settings.commit_batch_max,
         warm_up=emails.warm_up,
     )
-    signer = TokenSigner(settings.resolved_secret_key(), settings.token_ttl_seconds)
+    secret = settings.resolved_secret_key()
+    signer = TokenSigner(secret, settings.token_ttl_seconds)
     access = AccessControl(SqlAccessStore(db), signer, clock, settings.auth_cache_seconds)
     throttle = TokenThrottle(
         clock,
@@ -107,6 +112,14 @@ def build_runtime(
         ),
         hostname=settings.hostname or socket.getfqdn() or "mailpulse.local",
     )
+    resubscriber = Resubscriber(
+        store=SqlResubscribeStore(db, access),
+        clock=clock,
+        new_id=submitter.new_id,
+        signer=Signer(secret),
+        base_url=settings.base_url(),
+        hostname=submitter.hostname,
+    )
     return Runtime(
         settings=settings,
         db=db,
@@ -116,6 +129,7 @@ def build_runtime(
         access=access,
         token_throttle=throttle,
         secret_checks=asyncio.Semaphore(settings.token_checks_at_once),
+        resubscriber=resubscriber,
     )
 
 

@@ -49,17 +49,35 @@ def send_body(settings: Settings) -> int:
     return settings.max_message_bytes * 3 // 2 + 1024 * 1024
 
 
+def resubscribe_body(settings: Settings) -> int:
+    """``/smtp/resubscribe``: three short parameters (two addresses and a language code)."""
+    return settings.http_small_body_bytes
+
+
+LINK_PAGE_BODY = 1024
+
+
+def link_page_body(_settings: Settings) -> int:
+    """A public link page (``/resubscribe/<token>``): its button's form posts no fields."""
+    return LINK_PAGE_BODY
+
+
 # -- routes --------------------------------------------------------------------------------------
 def public(
-    path: str, handler: Callable[[Request], Awaitable[Response]], *, body: BodyLimit
+    path: str,
+    handler: Callable[[Request], Awaitable[Response]],
+    *,
+    body: BodyLimit,
+    method: str = "POST",
 ) -> Route:
-    """A POST route anyone may call (the token endpoint): its body limit must be small."""
+    """A route anyone may call (the token endpoint, the pages of signed links): its body limit
+    must be small."""
 
     async def endpoint(request: Request) -> Response:
         request.scope[_LIMIT_KEY] = body(runtime(request).settings)
         return await handler(request)
 
-    return Route(path, endpoint, methods=["POST"])
+    return Route(path, endpoint, methods=[method])
 
 
 def authenticated(
