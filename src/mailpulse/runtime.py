@@ -141,11 +141,11 @@ async def running_worker(runtime: Runtime) -> AsyncIterator[DeliveryWorker]:
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop), name="delivery-worker")
     runtime.worker, runtime.worker_task = worker, task
-    runtime.submitter.on_queued = worker.wake
+    runtime.submitter.on_queued = runtime.resubscriber.on_queued = worker.wake
     try:
         yield worker
     finally:
-        runtime.submitter.on_queued = None
+        runtime.submitter.on_queued = runtime.resubscriber.on_queued = None
         stop.set()
         try:
             await asyncio.wait_for(asyncio.shield(task), timeout=WORKER_STOP_SECONDS)

@@ -219,6 +219,7 @@ class Resubscriber:
     signer: Signer
     base_url: str  # where the link pages are served (settings.base_url())
     hostname: str = "mailpulse.local"
+    on_queued: Callable[[], None] | None = None
 
     async def resubscribe(self, account_id: int, params: dict[str, Any], sender_ip: str) -> str:
         """Queue the confirmation; returns its public id (the log's id of that email)."""
@@ -235,6 +236,8 @@ class Resubscriber:
         if isinstance(outcome, ErrorKind):
             log.info("resubscribe refused for account %d: %s", account_id, outcome.message)
             raise outcome()
+        if self.on_queued is not None:
+            self.on_queued()
         log.info(
             "resubscribe confirmation %s queued for account %d (%s)",
             public_id,
