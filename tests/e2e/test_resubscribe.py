@@ -336,6 +336,25 @@ def test_a_link_older_than_seven_days_changes_nothing(
     assert listed(server, tenant, RITA)
 
 
+def test_following_one_link_uses_up_every_open_link_of_that_address(
+    server: RunningServer, clock: FixedClock
+) -> None:
+    tenant = server.tenant(sender=SENDER)
+    suppress(server, tenant, RITA, "bob@example.org")
+    first = resubscribe(server, tenant, email=RITA, sender=SENDER).json()["id"]
+    clock.advance(hours=1)
+    second = resubscribe(server, tenant, email=RITA, sender=SENDER).json()["id"]
+    bobs = resubscribe(server, tenant, email="bob@example.org", sender=SENDER).json()["id"]
+    with server.client() as http:
+        assert http.post(link_path(server, second)).status_code == 200
+        suppress(server, tenant, RITA)  # left again: the older link must not bring it back
+        assert http.post(link_path(server, first)).status_code == 410
+        assert listed(server, tenant, RITA)
+        # another address's link is its own
+        assert http.post(link_path(server, bobs)).status_code == 200
+    assert not listed(server, tenant, "bob@example.org")
+
+
 def test_tenants_are_isolated(server: RunningServer) -> None:
     acme = server.tenant("acme", sender=SENDER)
     other = server.tenant("other", sender="hello@example.net")

@@ -22,6 +22,7 @@ from mailpulse.core.access import AccessControl
 from mailpulse.core.errors import ErrorKind
 from mailpulse.core.model import NewMessage
 from mailpulse.core.resubscribe import (
+    LINK_LIFETIME,
     Confirm,
     Link,
     LinkRef,
@@ -126,9 +127,16 @@ def follow(conn: Connection, ref: LinkRef, now: datetime) -> tuple[Link, LinkSta
     state = link_state(found.created_at, found.confirmed_at, now)
     if state is LinkState.OPEN:
         suppression.remove(conn, ref.account_id, [ref.email])
+        # Every open link of this address is used up with it (they may each be followed at
+        # most once, and none of them later than LINK_LIFETIME: the index range below).
         conn.execute(
             resubscriptions.update()
-            .where(resubscriptions.c.id == ref.resubscription_id)
+            .where(
+                resubscriptions.c.account_id == ref.account_id,
+                resubscriptions.c.created_at >= now - LINK_LIFETIME,
+                resubscriptions.c.email == ref.email.lower(),
+                resubscriptions.c.confirmed_at.is_(None),
+            )
             .values(confirmed_at=now)
         )
     return found, state
