@@ -309,6 +309,11 @@ def test_a_forged_or_foreign_token_is_404_and_never_a_redirect(server: RunningSe
         link_token(signer, LinkRef(tenant.id, "bob@example.org", rid)),  # another address
         link_token(signer, LinkRef(tenant.id + 1, RITA, rid)),  # another account
         signer.sign("unsubscribe", str(tenant.id), RITA, str(rid)),  # another purpose
+        "a%00b-" + "b" * 24,
+        # signed, yet values no store could hold or bind: still a plain 404 on every engine
+        link_token(signer, LinkRef(tenant.id, "a\x00@example.org", rid)),
+        link_token(signer, LinkRef(tenant.id, RITA, 2**70)),
+        link_token(signer, LinkRef(2**70, RITA, rid)),
     ]
     with server.client(follow_redirects=False) as http:
         for bad in forged:
