@@ -239,7 +239,8 @@ class Resubscriber:
         if self.on_queued is not None:
             self.on_queued()
         log.info(
-            "resubscribe confirmation %s queued for account %d (%s)",
+            "resubscribe confirmation %s queued for account %d (%s): sent although the "
+            "address is on the suppression list",
             public_id,
             account_id,
             request.lang,
