@@ -48,6 +48,9 @@ def make_settings(dns: DnsServer, mx_port: int, **overrides: Any) -> Settings:
         "claim_batch": 50,
         # every test MX is on loopback (127.0.0.x): allowed here, refused by default
         "allow_private_mx": True,
+        # VERP return paths are signed with it (else one would be generated under ./var)
+        "secret_key": "test-secret-key-0123456789abcdef0123456789",
+        "bounce_domain": "bounces.mailpulse.test",
     }
     values.update(overrides)
     return Settings(**values)
