@@ -301,3 +301,23 @@ async def test_rows_of_another_delivery_are_untouched(
     await reports.mail(receiver.port, [address], reports.dsn(address, RECIPIENT))
     statuses = {r.recipient: r.status for r in rows(ddb, deliveries)}
     assert statuses == {RECIPIENT: "bounced", "second@example.test": "delivered"}
+
+
+async def test_a_report_that_trips_a_bug_is_deferred_not_lost(
+    ddb: Database,
+    receiver: BounceReceiver,
+    signer: Signer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(*args: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("mailpulse.inbound.report.read", broken)
+    public_id = delivered(ddb)
+    address = return_path(signer, public_id)
+    with pytest.raises(aiosmtplib.SMTPDataError) as deferred:
+        await reports.mail(receiver.port, [address], reports.dsn(address, RECIPIENT))
+    assert deferred.value.code == 451  # the reporting server keeps it and tries again
+    assert delivery(ddb, RECIPIENT).status == "delivered"
+    assert any("a report from" in r.getMessage() for r in caplog.records)

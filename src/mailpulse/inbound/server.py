@@ -40,6 +40,7 @@ MAX_RECIPIENTS: Final = 10
 MAX_CONNECTIONS: Final = 100
 IDLE_SECONDS: Final = 60.0
 STOP_SECONDS: Final = 2.0
+TRY_LATER: Final = "451 4.3.0 Temporarily unable to accept the report, try again later"
 #: aiosmtpd keeps what a session accepted on the envelope; the targets go beside it
 _TARGETS = "mailpulse_targets"
 
@@ -73,16 +74,19 @@ class Handler:
         raw = envelope.original_content or envelope.content or b""
         raw = raw if isinstance(raw, bytes) else str(raw).encode("utf-8", "surrogateescape")
         mail_from = str(envelope.mail_from or "")
-        message = await asyncio.to_thread(
-            email.message_from_bytes, raw, policy=email.policy.compat32
-        )
-        actions = report.read(message, mail_from, targets, self.addresses)
-        now = self.clock.now()
         try:
+            message = await asyncio.to_thread(
+                email.message_from_bytes, raw, policy=email.policy.compat32
+            )
+            actions = report.read(message, mail_from, targets, self.addresses)
+            now = self.clock.now()
             lines = await self.db.write(lambda conn: apply.apply(conn, actions, now))
         except StoreUnavailable as exc:
             log.warning("bounce receiver: store unavailable (%s); report deferred", exc)
-            return "451 4.3.0 Temporarily unable to accept the report, try again later"
+            return TRY_LATER
+        except Exception:  # a bug: said, and the reporting server tries again later
+            log.exception("bounce receiver: a report from %s failed", _shown(mail_from or "<>"))
+            return TRY_LATER
         for line in lines:
             log.info("bounce receiver: %s", line)
         return "250 2.0.0 Report accepted"
