@@ -3,6 +3,7 @@ it change the deliveries their tokens name, and nothing else gets in."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -321,3 +322,23 @@ async def test_a_report_that_trips_a_bug_is_deferred_not_lost(
     assert deferred.value.code == 451  # the reporting server keeps it and tries again
     assert delivery(ddb, RECIPIENT).status == "delivered"
     assert any("a report from" in r.getMessage() for r in caplog.records)
+
+
+async def test_connections_past_the_limit_are_told_to_come_back_later(
+    receiver: BounceReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("mailpulse.inbound.server.MAX_CONNECTIONS", 1)
+    async with aiosmtplib.SMTP(hostname="127.0.0.1", port=receiver.port, timeout=10) as first:
+        await first.ehlo()
+        with pytest.raises(aiosmtplib.SMTPConnectResponseError) as busy:
+            await aiosmtplib.SMTP(hostname="127.0.0.1", port=receiver.port, timeout=10).connect()
+        assert busy.value.code == 421
+    # the first one gone, there is room again
+    for _ in range(500):  # only to detect a leak: the count must come back down
+        if receiver.connections == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert receiver.connections == 0
+    async with aiosmtplib.SMTP(hostname="127.0.0.1", port=receiver.port, timeout=10) as again:
+        code, _ = await again.ehlo()
+        assert code == 250
