@@ -70,6 +70,7 @@ def serve(workdir: Path, command: str = "serve", **settings: str) -> Iterator[Se
             "MAILPULSE_DATABASE_URL": f"sqlite:///{workdir / 'bench.db'}",
             "MAILPULSE_DATA_DIR": str(workdir / "var"),
             "MAILPULSE_HTTP_PORT": str(port),
+            "MAILPULSE_BOUNCE_PORT": str(free_port()),
             "MAILPULSE_LOG_LEVEL": "warning",
         }
     )

@@ -84,6 +84,7 @@ class Server:
             self._start()
         except RuntimeError:  # e.g. the port was taken meanwhile (the machine is shared)
             self.env["MAILPULSE_HTTP_PORT"] = str(free_port())
+            self.env["MAILPULSE_BOUNCE_PORT"] = str(free_port())
             self.url = f"http://127.0.0.1:{self.env['MAILPULSE_HTTP_PORT']}"
             self._start()
 
@@ -218,6 +219,7 @@ def run(workdir: Path, args: argparse.Namespace, schema: str | None) -> None:
             "MAILPULSE_DATABASE_URL": f"sqlite:///{workdir / 'bench.db'}",
             "MAILPULSE_DATA_DIR": str(workdir / "var"),
             "MAILPULSE_HTTP_PORT": str(free_port()),
+            "MAILPULSE_BOUNCE_PORT": str(free_port()),
             "MAILPULSE_LOG_LEVEL": "warning",
         }
     )

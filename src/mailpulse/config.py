@@ -19,6 +19,7 @@ import json
 import os
 import re
 import secrets
+import socket
 import sys
 import tomllib
 from pathlib import Path
@@ -85,6 +86,24 @@ class Settings(BaseSettings):
     )
     hostname: str = Field(
         default="", description="this host's name, used in Message-IDs (default: the FQDN)"
+    )
+
+    # The bounce receiver (inbound/): DSNs, complaints and unsubscribe mail come back to
+    # ``bounce+<token>@<bounce domain>`` / ``unsubscribe+<token>@<bounce domain>``. The bounce
+    # domain's MX points at this host, port 25, forwarded to bounce_port.
+    # bounce_domain: default the ``hostname`` setting, else the FQDN (resolved_bounce_domain)
+    bounce_domain: str = ""
+    bounce_host: str = Field(default="127.0.0.1", description="where the bounce receiver listens")
+    bounce_port: int = Field(
+        default=2526,
+        ge=0,
+        le=65535,
+        description="the bounce receiver's SMTP port (the bounce domain's MX reaches it on 25)",
+    )
+    bounce_receiver: bool = Field(
+        default=True,
+        description="`serve` runs the bounce receiver beside the API and the delivery worker "
+        "(false: run it with `mailpulse bounces`, or not at all)",
     )
 
     # HTTP limits: bounded work per request and per connection (api/deps.py, api/server.py)
@@ -308,6 +327,14 @@ class Settings(BaseSettings):
         if not key:
             raise ConfigError(f"{path} is empty: delete it to have a new signing key generated")
         return key
+
+    def resolved_hostname(self) -> str:
+        """This host's name: the ``hostname`` setting, else the FQDN."""
+        return self.hostname or socket.getfqdn() or "mailpulse.local"
+
+    def resolved_bounce_domain(self) -> str:
+        """The domain of VERP return paths and unsubscribe mailto addresses, lower-cased."""
+        return (self.bounce_domain or self.resolved_hostname()).strip().rstrip(".").lower()
 
     def base_url(self) -> str:
         return self.public_url.rstrip("/") or f"http://{self.http_host}:{self.http_port}"

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import signal
-import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -33,7 +33,10 @@ from mailpulse.core.resubscribe import Resubscriber
 from mailpulse.core.signing import Signer
 from mailpulse.core.submit import Submitter
 from mailpulse.core.validate import Limits
+from mailpulse.delivery.personalise import for_settings
 from mailpulse.delivery.worker import DeliveryWorker
+from mailpulse.inbound.addresses import Addresses
+from mailpulse.inbound.server import BounceReceiver
 from mailpulse.store import emails
 from mailpulse.store.db import PING_SECONDS, Database
 from mailpulse.store.gateway import SqlAccessStore, SqlSubmitStore
@@ -79,6 +82,8 @@ class Runtime:
     # multiply that by the thread pool's size.
     secret_checks: asyncio.Semaphore
     resubscriber: Resubscriber
+    #: signed tokens that leave and come back: VERP return paths, unsubscribe links (core/signing)
+    signing: Signer
     worker: DeliveryWorker | None = None
     worker_task: asyncio.Task[None] | None = None
 
@@ -110,13 +115,14 @@ def build_runtime(
             max_recipients=settings.max_recipients,
             max_message_bytes=settings.max_message_bytes,
         ),
-        hostname=settings.hostname or socket.getfqdn() or "mailpulse.local",
+        hostname=settings.resolved_hostname(),
     )
+    signing = Signer(secret)
     resubscriber = Resubscriber(
         store=SqlResubscribeStore(db, access),
         clock=clock,
         new_id=submitter.new_id,
-        signer=Signer(secret),
+        signer=signing,
         base_url=settings.base_url(),
         hostname=submitter.hostname,
     )
@@ -130,6 +136,7 @@ def build_runtime(
         token_throttle=throttle,
         secret_checks=asyncio.Semaphore(settings.token_checks_at_once),
         resubscriber=resubscriber,
+        signing=signing,
     )
 
 
@@ -137,7 +144,13 @@ def build_runtime(
 async def running_worker(runtime: Runtime) -> AsyncIterator[DeliveryWorker]:
     """A delivery worker on the runtime's database, woken by every accepted email. Stopping
     it takes at most ``WORKER_STOP_SECONDS``: past that it is cancelled (its claims run out)."""
-    worker = DeliveryWorker(runtime.db, runtime.settings, clock=runtime.clock)
+    settings = runtime.settings
+    worker = DeliveryWorker(
+        runtime.db,
+        settings,
+        clock=runtime.clock,
+        personaliser=for_settings(settings, runtime.signing),
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop), name="delivery-worker")
     runtime.worker, runtime.worker_task = worker, task
@@ -161,6 +174,42 @@ async def running_worker(runtime: Runtime) -> AsyncIterator[DeliveryWorker]:
             log.exception("the delivery worker ended with an error")
         finally:
             runtime.worker = runtime.worker_task = None
+
+
+def bounce_receiver(runtime: Runtime) -> BounceReceiver:
+    """The bounce receiver (inbound/) on the runtime's store, where the settings say."""
+    settings = runtime.settings
+    return BounceReceiver(
+        runtime.db,
+        Addresses(runtime.signing, settings.resolved_bounce_domain()),
+        runtime.clock,
+        settings.bounce_host,
+        settings.bounce_port,
+    )
+
+
+@asynccontextmanager
+async def running_receiver(
+    runtime: Runtime, *, shared: bool = False
+) -> AsyncIterator[BounceReceiver | None]:
+    """The bounce receiver, listening. ``shared``: one of several server processes, which
+    all try to bind the port; the first one gets it, the others (None) leave it to that one
+    (when it dies, its replacement binds it). Alone, an address that cannot be had is an
+    error (OSError)."""
+    receiver = bounce_receiver(runtime)
+    try:
+        await receiver.start()
+    except OSError as exc:
+        if not shared or exc.errno != errno.EADDRINUSE:
+            raise
+        log.debug("bounce receiver: another server process listens on %s", receiver.where())
+        yield None
+        return
+    log.info("bounce receiver: listening on %s", receiver.where())
+    try:
+        yield receiver
+    finally:
+        await receiver.stop()
 
 
 async def watchdog(runtime: Runtime, interval: float = 1.0) -> None:

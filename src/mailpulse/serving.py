@@ -19,6 +19,7 @@ import copy
 import logging
 import logging.config
 import os
+import socket
 import sys
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,6 +35,7 @@ from mailpulse.store.engine import DatabaseUnavailable, safe_url
 
 STARTUP_FAILURE = 3
 DELIVER_ENV = "MAILPULSE_INTERNAL_DELIVER"
+BOUNCES_ENV = "MAILPULSE_INTERNAL_BOUNCES"
 PROCESS_APP = "mailpulse.serving:app_for_process"
 log = logging.getLogger("mailpulse")
 
@@ -89,10 +91,27 @@ def listen_url(settings: Settings) -> str:
     )
 
 
+def bounce_listen_url(settings: Settings) -> str:
+    host = settings.bounce_host
+    host = f"[{host}]" if ":" in host else host
+    return f"smtp://{host}:{settings.bounce_port}"
+
+
+def runs_receiver(settings: Settings, *, http: bool, deliver: bool) -> bool:
+    """``serve`` runs the bounce receiver unless told not to; ``api`` and ``worker`` never."""
+    return http and deliver and settings.bounce_receiver
+
+
 def startup_lines(settings: Settings, *, http: bool, deliver: bool) -> list[str]:
     lines = [f"database: {safe_url(settings.database_url)}"]
     if deliver:
         lines.append(f"delivery: {delivery_mode(settings)}")
+        lines.append(f"return path: bounce+<token>@{settings.resolved_bounce_domain()} (VERP)")
+    if runs_receiver(settings, http=http, deliver=deliver):
+        lines.append(
+            f"bounces: {bounce_listen_url(settings)} receives reports for "
+            f"{settings.resolved_bounce_domain()} (point its MX here, port 25)"
+        )
     if http:
         processes = settings.process_count()
         each = "the HTTP API and a delivery worker" if deliver else "the HTTP API"
@@ -105,9 +124,35 @@ def startup_lines(settings: Settings, *, http: bool, deliver: bool) -> list[str]
     return lines
 
 
+def announce_bounces(settings: Settings) -> None:
+    """The start-up lines of ``mailpulse bounces``."""
+    log.info("database: %s", safe_url(settings.database_url))
+    log.info(
+        "bounces: %s receives reports for %s (point its MX here, port 25)",
+        bounce_listen_url(settings),
+        settings.resolved_bounce_domain(),
+    )
+
+
 def announce(settings: Settings, *, http: bool, deliver: bool) -> None:
     for line in startup_lines(settings, http=http, deliver=deliver):
         log.info(line)
+
+
+def check_bounce_address(settings: Settings) -> None:
+    """Raise :class:`StartupFailed` when the bounce receiver's address cannot be had."""
+    host, port = settings.bounce_host, settings.bounce_port
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(address)
+    except OSError as exc:
+        raise StartupFailed(
+            f"the bounce receiver cannot listen on {bounce_listen_url(settings)}: "
+            f"{exc.strerror or exc}"
+        ) from None
 
 
 # -- the server processes ------------------------------------------------------------------------
@@ -122,7 +167,12 @@ def app_for_process() -> FastAPI:
     except (ConfigError, DatabaseUnavailable) as exc:
         log.error("%s", exc)
         sys.exit(STARTUP_FAILURE)
-    return create_app(runtime, deliver=os.environ.get(DELIVER_ENV) == "1", exit_on_fatal=True)
+    return create_app(
+        runtime,
+        deliver=os.environ.get(DELIVER_ENV) == "1",
+        exit_on_fatal=True,
+        bounces=os.environ.get(BOUNCES_ENV, ""),
+    )
 
 
 class _Supervisor(Multiprocess):
@@ -165,13 +215,21 @@ def run_http(settings: Settings, options: dict[str, Any], *, deliver: bool) -> N
     """Serve until stopped; raise :class:`StartupFailed` if any process could not start."""
     processes = settings.process_count()
     options = {"log_config": logging_config(settings.log_level), **options}
+    receiver = runs_receiver(settings, http=True, deliver=deliver)
+    if receiver:  # one line now rather than a traceback from a process later
+        check_bounce_address(settings)
     if processes == 1:
         from mailpulse.api.app import create_app
         from mailpulse.runtime import build_runtime
 
         server = uvicorn.Server(
             uvicorn.Config(
-                create_app(build_runtime(settings), deliver=deliver, exit_on_fatal=True),
+                create_app(
+                    build_runtime(settings),
+                    deliver=deliver,
+                    exit_on_fatal=True,
+                    bounces="own" if receiver else "",
+                ),
                 **options,
             )
         )
@@ -181,6 +239,9 @@ def run_http(settings: Settings, options: dict[str, Any], *, deliver: bool) -> N
         return
     # Each process builds its own runtime from the same settings (the environment).
     os.environ[DELIVER_ENV] = "1" if deliver else "0"
+    # The bounce receiver runs in whichever process binds its port first (checked above:
+    # an address taken by another program stops the start).
+    os.environ[BOUNCES_ENV] = "shared" if receiver else ""
     config = uvicorn.Config(PROCESS_APP, factory=True, workers=processes, **options)
     sock = config.bind_socket()  # in use or not allowed: one error line and exit status 1
     supervisor = _Supervisor(config, [sock])

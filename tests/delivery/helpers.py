@@ -12,6 +12,8 @@ import sqlalchemy as sa
 
 from mailpulse.config import Settings
 from mailpulse.core import status
+from mailpulse.core.signing import Signer
+from mailpulse.delivery import verp
 from mailpulse.store.db import Database
 from mailpulse.store.tables import accounts, deliveries, delivery_queue, messages
 from tests.support.dnsserver import DnsServer
@@ -37,6 +39,15 @@ RAW = (
 )
 
 
+TEST_SECRET = "test-secret-key-0123456789abcdef0123456789"
+BOUNCE_DOMAIN = "bounces.mailpulse.test"
+
+
+def return_path(db: Database, recipient: str) -> str:
+    """The VERP envelope sender the worker gives the delivery to ``recipient``."""
+    return verp.return_path(Signer(TEST_SECRET), BOUNCE_DOMAIN, delivery(db, recipient).public_id)
+
+
 def make_settings(dns: DnsServer, mx_port: int, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "dns_nameservers": ["127.0.0.1"],
@@ -48,6 +59,9 @@ def make_settings(dns: DnsServer, mx_port: int, **overrides: Any) -> Settings:
         "claim_batch": 50,
         # every test MX is on loopback (127.0.0.x): allowed here, refused by default
         "allow_private_mx": True,
+        # VERP return paths are signed with it (else one would be generated under ./var)
+        "secret_key": TEST_SECRET,
+        "bounce_domain": BOUNCE_DOMAIN,
     }
     values.update(overrides)
     return Settings(**values)

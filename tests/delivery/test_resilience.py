@@ -47,15 +47,17 @@ async def test_a_unicode_domain_is_sent_as_a_labels_beside_its_co_recipients(
     sdb: Database, dns: DnsServer, mx_port: int, clock: FixedClock
 ) -> None:
     """A row stored before domains were stored as A-labels: the session converts it (the sink
-    offers no SMTPUTF8) and its co-recipient is delivered in the same transaction."""
+    offers no SMTPUTF8) and its co-recipient is delivered too (each in its own transaction:
+    every recipient has its own VERP return path)."""
     mx(dns, "xn--bcher-kva.de")
     seed(sdb, ["user@bücher.de", "other@xn--bcher-kva.de"])
     with SmtpSink("127.0.0.2", mx_port, smtputf8=False) as sink:
         await idle(worker(sdb, dns, mx_port, clock))
-    assert [m.rcpt_tos for m in sink.messages] == [
-        ("user@xn--bcher-kva.de", "other@xn--bcher-kva.de")
+    assert sorted(m.rcpt_tos for m in sink.messages) == [
+        ("other@xn--bcher-kva.de",),
+        ("user@xn--bcher-kva.de",),
     ]
-    assert sink.messages[0].data == RAW
+    assert all(m.data == RAW for m in sink.messages)
     for recipient in ("user@bücher.de", "other@xn--bcher-kva.de"):
         row = delivery(sdb, recipient)
         assert (row.status, row.attempts, row.smtp_answer_code) == ("delivered", 1, 250)
@@ -82,7 +84,10 @@ async def test_a_non_ascii_local_part_goes_out_with_smtputf8_when_offered(
     seed(sdb, ["jörg@bücher.de", "ok@xn--bcher-kva.de"])
     with SmtpSink("127.0.0.2", mx_port, smtputf8=True) as sink:
         await idle(worker(sdb, dns, mx_port, clock))
-    assert [m.rcpt_tos for m in sink.messages] == [("jörg@xn--bcher-kva.de", "ok@xn--bcher-kva.de")]
+    assert sorted(m.rcpt_tos for m in sink.messages) == [
+        ("jörg@xn--bcher-kva.de",),
+        ("ok@xn--bcher-kva.de",),
+    ]
     assert delivery(sdb, "jörg@bücher.de").status == "delivered"
 
 

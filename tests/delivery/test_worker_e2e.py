@@ -11,10 +11,11 @@ import pytest
 import sqlalchemy as sa
 
 from mailpulse.core.clock import FixedClock
+from mailpulse.delivery.personalise import Personaliser
 from mailpulse.delivery.worker import DeliveryWorker
 from mailpulse.store.db import Database
 from mailpulse.store.tables import delivery_attempts, events
-from tests.delivery.helpers import RAW, T0, delivery, make_settings, rows, seed
+from tests.delivery.helpers import RAW, T0, delivery, make_settings, return_path, rows, seed
 from tests.support.dnsserver import DnsServer
 from tests.support.smtpsink import SmtpSink, self_signed_context
 
@@ -44,12 +45,16 @@ async def test_delivers_exact_bytes_and_records_the_answer(
     seeded = seed(ddb, ["alice@example.test", "bob@Example.test"])
     with SmtpSink("127.0.0.2", mx_port) as sink:
         await worker(ddb, dns, mx_port, clock).run_until_idle()
-    # one transaction, two recipients, the stored bytes exactly (no trace header added)
-    assert len(sink.messages) == 1
-    got = sink.messages[0]
-    assert got.mail_from == "bounces@mailpulse.test"
-    assert set(got.rcpt_tos) == {"alice@example.test", "bob@Example.test"}
-    assert got.data == RAW
+    # one transaction per recipient, each with its own VERP return path (the stored envelope
+    # sender is not used), the stored bytes exactly (no trace header added), one connection
+    assert len(sink.messages) == 2
+    for recipient in ("alice@example.test", "bob@Example.test"):
+        (got,) = sink.received_by(recipient)
+        assert got.rcpt_tos == (recipient,)
+        assert got.mail_from == return_path(ddb, recipient)
+        assert got.mail_from.startswith("bounce+")
+        assert got.mail_from.endswith("@bounces.mailpulse.test")
+        assert got.data == RAW
     assert sink.ehlo_names == ["out.mailpulse.test"]
     for recipient in ("alice@example.test", "bob@Example.test"):
         row = delivery(ddb, recipient)
@@ -141,7 +146,18 @@ async def test_failures_at_mail_from_and_data_fail_every_recipient(
         behaviour={"spam@example.test": "data554"},
         sender_behaviour={"blocked@mailpulse.test": "550"},
     ) as sink:
-        await worker(sdb, dns, mx_port, clock).run_until_idle()
+        # without personalise steps (no VERP), a transaction carries all a message's
+        # recipients: what one of them hears at MAIL FROM or DATA, they all hear
+        unpersonalised = DeliveryWorker(
+            sdb,
+            make_settings(dns, mx_port),
+            clock=clock,
+            owner="w-test",
+            rng=random.Random(1),
+            poll_interval=0.05,
+            personaliser=Personaliser(),
+        )
+        await unpersonalised.run_until_idle()
     assert [m.rcpt_tos for m in sink.messages] == [("d@example.test",)]
     for recipient in ("a@example.test", "b@example.test"):
         row = delivery(sdb, recipient)

@@ -136,6 +136,7 @@ def test_sigkill_mid_burst_loses_no_accepted_email(
                 "MAILPULSE_DATABASE_URL": url,
                 "MAILPULSE_DATA_DIR": str(tmp_path / "var"),
                 "MAILPULSE_HTTP_PORT": str(port),
+                "MAILPULSE_BOUNCE_PORT": str(free_port()),
                 "MAILPULSE_LOG_LEVEL": "warning",
                 "MAILPULSE_PROCESSES": str(processes),
                 # the in-process worker finds nobody listening: deliveries stay in the queue

@@ -86,9 +86,20 @@ def test_an_accepted_email_is_delivered_byte_for_byte_and_logged(
     received = [m for m in sink.messages if "rita@example.org" in m.rcpt_tos]
     assert len(received) == 1
     assert received[0].data == raw
-    assert received[0].mail_from == tenant.sender
-    assert set(received[0].rcpt_tos) == {"rita@example.org", "boss@example.org"}
-    assert b"boss@example.org" not in received[0].data
+    # the envelope sender is the delivery's own VERP return path; the From header the sender's
+    rita = server.runtime.signing.verify("bounce", received[0].mail_from[7:].split("@")[0])
+    assert received[0].mail_from.startswith("bounce+")
+    assert rita == (delivered["id"],)
+    assert received[0].rcpt_tos == ("rita@example.org",)
+    headers = received[0].data.split(b"\r\n\r\n")[0]
+    assert any(
+        line.startswith(b"From:") and tenant.sender.encode() in line
+        for line in headers.split(b"\r\n")
+    )
+    (boss,) = [m for m in sink.messages if "boss@example.org" in m.rcpt_tos]
+    assert boss.rcpt_tos == ("boss@example.org",)
+    assert boss.data == raw
+    assert b"boss@example.org" not in boss.data
 
 
 def test_an_internationalised_domain_is_stored_and_sent_as_a_labels(tmp_path: Path) -> None:

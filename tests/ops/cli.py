@@ -31,6 +31,8 @@ def clean_env(workdir: Path, **settings: str) -> dict[str, str]:
     env["MAILPULSE_DATABASE_URL"] = f"sqlite:///{workdir / 'var' / 'mailpulse.db'}"
     env["MAILPULSE_DATA_DIR"] = str(workdir / "var")
     env["MAILPULSE_LOG_LEVEL"] = "warning"
+    # `serve` runs the bounce receiver: never on the default port, which another run may hold
+    env["MAILPULSE_BOUNCE_PORT"] = str(free_port())
     env.update({f"MAILPULSE_{k.upper()}": v for k, v in settings.items()})
     return env
 

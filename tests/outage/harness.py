@@ -90,6 +90,7 @@ def environment(url: str, tmp_path: Path, relay_port: int, **extra: str) -> dict
             "MAILPULSE_DATABASE_URL": url,
             "MAILPULSE_DATA_DIR": str(tmp_path / "var"),
             "MAILPULSE_HTTP_PORT": str(free_port()),
+            "MAILPULSE_BOUNCE_PORT": str(free_port()),
             "MAILPULSE_LOG_LEVEL": "warning",
             "MAILPULSE_RELAY": f"smtp://127.0.0.1:{relay_port}",
             "MAILPULSE_SECRET_KEY": "outage-test-secret-key-0123456789abcdef",

@@ -26,6 +26,7 @@ async def main(url: str, dns_port: int, mx_port: int, owner: str = "doomed-worke
         command_timeout=60.0,
         lease_seconds=300,
         allow_private_mx=True,
+        secret_key="test-secret-key-0123456789abcdef0123456789",
     )
     db = Database(url, synchronous="NORMAL")
     worker = DeliveryWorker(

@@ -127,6 +127,7 @@ def running_server(
     clock: Clock | None = None,
     *,
     deliver: bool = False,
+    bounces: str = "",
     **settings: Any,
 ) -> Iterator[RunningServer]:
     port = free_port()
@@ -134,7 +135,7 @@ def running_server(
     config = Settings(database_url=database_url, data_dir=data_dir, http_port=port, **settings)
     runtime = build_runtime(config, clock=clock)
     migrate.upgrade(runtime.db.engine)
-    recorder = StatusRecorder(create_app(runtime, deliver=deliver))
+    recorder = StatusRecorder(create_app(runtime, deliver=deliver, bounces=bounces))
     server = uvicorn.Server(
         uvicorn.Config(
             recorder,

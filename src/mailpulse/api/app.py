@@ -14,7 +14,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from mailpulse import __version__
 from mailpulse.api import compat, emails, errors, health, oauth, openapi, resubscribe
 from mailpulse.api.json import JSONResponse
-from mailpulse.runtime import FATAL_EXIT_STATUS, Fatal, Readiness, Runtime, running_worker, watched
+from mailpulse.runtime import (
+    FATAL_EXIT_STATUS,
+    Fatal,
+    Readiness,
+    Runtime,
+    running_receiver,
+    running_worker,
+    watched,
+)
 
 
 class NormalisePath:
@@ -33,8 +41,18 @@ class NormalisePath:
         await self.app(scope, receive, send)
 
 
-def create_app(runtime: Runtime, *, deliver: bool = False, exit_on_fatal: bool = False) -> FastAPI:
+def create_app(
+    runtime: Runtime,
+    *,
+    deliver: bool = False,
+    exit_on_fatal: bool = False,
+    bounces: str = "",
+) -> FastAPI:
     """The API. With ``deliver`` the same process also runs a delivery worker (``serve``).
+
+    ``bounces``: run the bounce receiver too — "own" (this process alone: an address that
+    cannot be had stops the start) or "shared" (one of several processes: the first to bind
+    the port runs it); "" not.
 
     ``exit_on_fatal`` (the ``serve`` and ``api`` commands): when the watchdog stopped the
     process, it ends with the watchdog's exit status once shut down (uvicorn would exit 0 in
@@ -49,6 +67,10 @@ def create_app(runtime: Runtime, *, deliver: bool = False, exit_on_fatal: bool =
         async with contextlib.AsyncExitStack() as stack:
             if deliver:
                 await stack.enter_async_context(running_worker(runtime))
+            if bounces:
+                await stack.enter_async_context(
+                    running_receiver(runtime, shared=bounces == "shared")
+                )
             await stack.enter_async_context(watched(runtime))
             try:
                 yield

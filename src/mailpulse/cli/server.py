@@ -24,7 +24,7 @@ PortOption = Annotated[int | None, typer.Option(help="listen port")]
 
 
 def serve(host: HostOption = None, port: PortOption = None) -> None:
-    """Run everything in one process: the HTTP API and a delivery worker."""
+    """Run everything: the HTTP API, a delivery worker and the bounce receiver."""
     serve_http(host, port, deliver=True)
 
 
@@ -55,6 +55,51 @@ def worker() -> None:
         runtime.db.start()
         try:
             async with running_worker(runtime), watched(runtime):
+                await stop.wait()
+        finally:
+            await runtime.db.close()
+
+    asyncio.run(main())
+    if Fatal.reason is not None:
+        raise StoppedOnFailure(f"stopped: {Fatal.reason}")
+
+
+def bounces(
+    host: Annotated[str | None, typer.Option(help="listen address (MAILPULSE_BOUNCE_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="listen port (MAILPULSE_BOUNCE_PORT)")] = None,
+) -> None:
+    """Run the bounce receiver alone: DSNs, complaints and unsubscribe mail, over SMTP."""
+    import asyncio
+    import signal
+
+    from mailpulse.runtime import Fatal, build_runtime, running_receiver, watched
+    from mailpulse.serving import (
+        StoppedOnFailure,
+        announce_bounces,
+        check_bounce_address,
+        configure_logging,
+    )
+
+    overrides: dict[str, Any] = {}
+    if host is not None:
+        overrides["bounce_host"] = host
+    if port is not None:
+        overrides["bounce_port"] = port
+    settings = load_settings(**overrides)
+    configure_logging(settings)
+    migrated(settings).close_sync()
+    check_bounce_address(settings)
+    runtime = build_runtime(settings)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        announce_bounces(settings)
+        runtime.db.start()
+        try:
+            async with running_receiver(runtime), watched(runtime):
                 await stop.wait()
         finally:
             await runtime.db.close()

@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from mailpulse.config import Settings
+from mailpulse.core.signing import Signer
+from mailpulse.delivery import verp
 from mailpulse.delivery.queue import ClaimedDelivery, StoredMessage
 from mailpulse.delivery.session import Transaction
 
@@ -46,7 +48,10 @@ class Personaliser:
         return Transaction(message, tx.deliveries)
 
 
-def for_settings(settings: Settings) -> Personaliser:
-    """The steps this configuration asks for (each capability adds its own here)."""
+def for_settings(settings: Settings, signer: Signer | None = None) -> Personaliser:
+    """The steps this configuration asks for (each capability adds its own here). ``signer``
+    defaults to one with the settings' signing key."""
+    signer = signer or Signer(settings.resolved_secret_key())
     steps: list[Step] = []
+    steps.append(verp.verp_step(signer, settings.resolved_bounce_domain()))
     return Personaliser(steps)
