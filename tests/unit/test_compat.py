@@ -100,8 +100,9 @@ def test_serialize_output_of_node_sendpulse_api_parses_with_byte_lengths() -> No
     assert email["auto_plain_text"] is False
 
 
-def test_php_array_with_non_sequential_int_keys_becomes_dict_with_str_keys() -> None:
-    assert decode_structured('a:2:{i:1;s:1:"a";i:5;s:1:"b";}') == {"1": "a", "5": "b"}
+def test_php_array_with_gapped_int_keys_is_a_list_in_key_order() -> None:
+    # array_filter / array_unique leave gaps; the keys were list positions (issue 7)
+    assert decode_structured('a:2:{i:5;s:1:"b";i:1;s:1:"a";}') == ["a", "b"]
 
 
 def test_emails_as_json_string_from_python_client_is_parsed() -> None:
