@@ -3,8 +3,8 @@
 A PHP array is one type for lists and maps. After ``array_filter`` or ``array_unique`` a list
 keeps its old keys (``[0 => "a", 2 => "c"]``), and ``json_encode`` then writes an object
 (``{"0":"a","2":"c"}``), ``serialize()`` an int-keyed array (``a:2:{i:0;…i:2;…}``). And
-``http_build_query`` (PHP 1.x SDK, Guzzle's ``form_params``) writes nested arrays as bracketed
-field names: ``email[to][0][email]=…&emails[]=…``.
+``http_build_query`` (hand-written PHP calls, Guzzle's ``form_params``) writes nested arrays
+as bracketed field names: ``email[to][0][email]=…&emails[]=…``.
 
 Two pure functions undo that, and :mod:`mailpulse.api.compat` applies them to every body, query
 string and ``email`` / ``emails`` parameter, whatever the endpoint:
@@ -112,24 +112,26 @@ def nest_fields(pairs: list[tuple[str, str]], *, max_items: int, max_depth: int)
     :func:`as_lists`)."""
     if not any("[" in name for name, _ in pairs):
         return dict(pairs)  # every plain form: the token request, the old SDKs' ``email=…``
-    paths = [_path(name, max_depth) for name, _ in pairs]
-    if len(pairs) + sum(len(path) - 1 for path in paths) > max_items:
+    # Where each name's brackets start (its length if it has none): positions, not copies, so
+    # counting costs no memory; nothing is cut out of a name before the counts pass.
+    starts = [_brackets_start(name, max_depth) for name, _ in pairs]
+    groups = sum(name.count("[", start) for (name, _), start in zip(pairs, starts, strict=True))
+    if len(pairs) + groups > max_items:
         raise TOO_MANY_FIELDS()
     tree = _FieldTree()
-    for path, (_, value) in zip(paths, pairs, strict=True):
-        tree.put(path, value)
+    for (name, value), start in zip(pairs, starts, strict=True):
+        tree.put([name[:start], *_SEGMENT.findall(name, start)], value)
     return tree.root
 
 
-def _path(name: str, max_depth: int) -> list[str]:
-    """``email[to][0][email]`` -> ``["email", "to", "0", "email"]``; a plain name -> ``[name]``."""
+def _brackets_start(name: str, max_depth: int) -> int:
+    """Where ``[key]…[key]`` begins in ``base[key]…[key]``; ``len(name)`` for any other name."""
     match = _BRACKETED.fullmatch(name)
     if match is None:
-        return [name]
-    segments = _SEGMENT.findall(match.group(2))
-    if len(segments) + 1 > max_depth:  # the body itself is one level, as in JSON
+        return len(name)
+    if name.count("[", match.start(2)) + 1 > max_depth:  # the body is one level, as in JSON
         raise TOO_DEEP()
-    return [match.group(1), *segments]
+    return match.start(2)
 
 
 class _FieldTree:
