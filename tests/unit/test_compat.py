@@ -22,6 +22,7 @@ from mailpulse.api.compat import (
     normalise_path,
     request_params,
 )
+from mailpulse.api.php_arrays import index_order
 from mailpulse.core.errors import ApiError
 
 FORM = "application/x-www-form-urlencoded"
@@ -100,8 +101,9 @@ def test_serialize_output_of_node_sendpulse_api_parses_with_byte_lengths() -> No
     assert email["auto_plain_text"] is False
 
 
-def test_php_array_with_non_sequential_int_keys_becomes_dict_with_str_keys() -> None:
-    assert decode_structured('a:2:{i:1;s:1:"a";i:5;s:1:"b";}') == {"1": "a", "5": "b"}
+def test_php_array_with_gapped_int_keys_is_a_list_in_key_order() -> None:
+    # array_filter / array_unique leave gaps; the keys were list positions (issue 7)
+    assert decode_structured('a:2:{i:5;s:1:"b";i:1;s:1:"a";}') == ["a", "b"]
 
 
 def test_emails_as_json_string_from_python_client_is_parsed() -> None:
@@ -423,8 +425,12 @@ wire_text = st.text(st.characters(exclude_categories=["Cs"]))
 
 @given(st.dictionaries(wire_text, wire_text, min_size=1))
 def test_json_and_php_serialize_round_trip_through_decode_structured(data: dict[str, str]) -> None:
-    assert decode_structured(json.dumps(data)) == data
-    assert decode_structured(php_serialize(data)) == data
+    # A map keyed only by integers ("0", "2", …) is a PHP array: it comes back as the list of
+    # its values in key order (issue 7).
+    order = index_order(data)
+    expected = data if order is None else [data[key] for key in order]
+    assert decode_structured(json.dumps(data)) == expected
+    assert decode_structured(php_serialize(data)) == expected
 
 
 def test_template_variables_without_an_id_are_kept_for_validation_when_no_body() -> None:

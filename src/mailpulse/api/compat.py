@@ -19,10 +19,15 @@ Quirks handled (numbers refer to compat §h), with the client that causes each:
 - template id as int or string, ``real_id`` instead of ``id``: PY, curl docs, SEED (h.10).
 - repeated and trailing slashes in paths: CS, JAVA, RB, GO; raw ``@`` / ``+`` in paths (h.14-16).
 - base64 with newlines every 60 characters (RB), without padding or URL-safe (h.18).
+- PHP arrays, in every body, query and ``email`` / ``emails`` value (issue 7): an object keyed
+  only by integers, gaps and any order included (``array_filter``), is a list; bracketed form
+  and query fields (``http_build_query``, Guzzle ``form_params``: ``email[to][0][email]=…``,
+  ``emails[]=…``) are nested as PHP builds them. See :mod:`mailpulse.api.php_arrays`.
 
 Decoding is bounded before it is done (issue 6): a JSON text is scanned for its number of values
-and its depth before it is parsed, a form or multipart body has its fields counted first, and a
-PHP string is parsed on a read budget. So no body, however shaped, builds a tree much larger than
+and its depth before it is parsed, a form or multipart body has its fields (and their bracket
+groups, at most :data:`MAX_DEPTH` per name) counted first, and a PHP string is parsed on a read
+budget. So no body, however shaped, builds a tree much larger than
 itself, and nothing downstream ever walks a tree deeper than :data:`MAX_DEPTH`.
 """
 
@@ -43,6 +48,7 @@ from urllib.parse import parse_qsl, unquote
 import orjson
 import phpserialize
 
+from mailpulse.api.php_arrays import as_lists, index_order, nest_fields, values_as_lists
 from mailpulse.core.errors import BADLY_FORMED, TOO_DEEP, TOO_MANY_FIELDS, ApiError
 
 _SLASHES = re.compile(r"/{2,}")
@@ -83,26 +89,29 @@ def normalise_path(path: str) -> str:
 
 
 def decode_query(query_string: bytes | str, shape: Shape = DEFAULT_SHAPE) -> dict[str, Any]:
-    """An ordinary query string, or PY's URL-quoted JSON object, as a dict."""
+    """An ordinary (or bracketed) query string, or PY's URL-quoted JSON object, as a dict; PHP
+    arrays as lists (:mod:`mailpulse.api.php_arrays`)."""
     text = _utf8(query_string) if isinstance(query_string, bytes) else query_string
     unquoted = _strict(unquote, text, errors="strict")
     if unquoted.lstrip().startswith("{"):  # JSON text starting with "{" is an object
-        return dict(_json(unquoted, shape))
-    return _form(text, shape)
+        return values_as_lists(dict(_json(unquoted, shape)))
+    return values_as_lists(_form(text, shape))
 
 
 def decode_body(content_type: str | None, body: bytes, shape: Shape = DEFAULT_SHAPE) -> Any:
-    """The parsed request body: JSON (sniffed), form-urlencoded or multipart; empty -> ``{}``."""
+    """The parsed request body: JSON (sniffed), form-urlencoded (bracketed names nested) or
+    multipart; empty -> ``{}``. PHP arrays (integer-keyed objects) come out as lists."""
     body = body.removeprefix(BOM_UTF8).strip()
     if not body:
         return {}
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     if body.startswith((b"{", b"[")) or _is_json_media(media_type):
-        return _json(body, shape)
+        decoded = _json(body, shape)
+        return values_as_lists(decoded) if isinstance(decoded, dict) else as_lists(decoded)
     if media_type == "application/x-www-form-urlencoded":
-        return _form(_utf8(body), shape)
+        return values_as_lists(_form(_utf8(body), shape))
     if media_type == "multipart/form-data":
-        return _multipart(content_type or "", body, shape)
+        return values_as_lists(_multipart(content_type or "", body, shape))
     raise _badly_formed()
 
 
@@ -202,9 +211,15 @@ def _form(text: str, shape: Shape = DEFAULT_SHAPE) -> dict[str, Any]:
     if text.count("&") >= shape.max_items:  # counted before a single field is built
         raise TOO_MANY_FIELDS()
     try:
-        return dict(parse_qsl(text, keep_blank_values=True, errors="strict"))
+        pairs = parse_qsl(text, keep_blank_values=True, errors="strict")
     except UnicodeError as exc:
         raise _badly_formed() from exc
+    return _fields(pairs, shape)
+
+
+def _fields(pairs: list[tuple[str, str]], shape: Shape) -> dict[str, Any]:
+    """Form fields, bracketed names (``email[to][0][email]``) nested as PHP writes them."""
+    return nest_fields(pairs, max_items=shape.max_items, max_depth=shape.max_depth)
 
 
 def _is_json_media(media_type: str) -> bool:
@@ -224,7 +239,7 @@ def _multipart(content_type: str, body: bytes, shape: Shape = DEFAULT_SHAPE) -> 
     message = BytesParser(policy=policy.HTTP).parsebytes(header.encode("latin-1", "replace") + body)
     if message.defects or not message.is_multipart():
         raise _badly_formed()
-    return dict(_form_field(part) for part in message.iter_parts())
+    return _fields([_form_field(part) for part in message.iter_parts()], shape)
 
 
 def _form_field(part: Message) -> tuple[str, str]:
@@ -239,16 +254,17 @@ def _form_field(part: Message) -> tuple[str, str]:
 
 
 def decode_structured(value: Any, shape: Shape = DEFAULT_SHAPE) -> Any:
-    """``email`` / ``emails`` as an object, a JSON string or a PHP ``serialize()`` string."""
+    """``email`` / ``emails`` as an object, a JSON string or a PHP ``serialize()`` string, with
+    PHP arrays (integer-keyed objects, gaps and all) as lists."""
     if not isinstance(value, str):
-        return value
+        return as_lists(value)
     text = value.strip()
     if text.startswith(_JSON_START):
-        return _json(text, shape)
+        return as_lists(_json(text, shape))
     if _PHP_SERIALIZED.match(text):
         value = _php_unserialize(text, shape)
         check_depth(value, shape)
-        return value
+        return as_lists(value)
     raise _badly_formed()
 
 
@@ -364,15 +380,8 @@ def _as_list(value: Any) -> list[Any]:
 
 def _int_keyed_values(mapping: dict[Any, Any]) -> list[Any] | None:
     """The values of a non-empty map keyed by ints or digit strings (a PHP array), in key order."""
-    if not mapping or not all(_is_index(key) for key in mapping):
-        return None
-    return [mapping[key] for key in sorted(mapping, key=lambda key: int(key))]
-
-
-def _is_index(key: Any) -> bool:
-    if isinstance(key, str):
-        return key.isascii() and key.isdigit()
-    return isinstance(key, int) and not isinstance(key, bool)
+    order = index_order(mapping)
+    return None if order is None else [mapping[key] for key in order]
 
 
 def _reply_to(value: Any) -> Any:

@@ -142,12 +142,26 @@ _QUIRKS = (
 )
 _INVALID_NUMBER = "422 / 422 `Argument limit is invalid` (or offset): not a whole number ≥ 0. "
 
+_INFO_ID: Schema = {"anyOf": [{"type": "string", "pattern": r"\S"}, {"type": "integer"}]}
 _INFO_IDS: Schema = {
     "type": "array",
     "minItems": 1,
     "maxItems": 500,
-    "items": {"anyOf": [{"type": "string", "pattern": r"\S"}, {"type": "integer"}]},
+    "items": _INFO_ID,
 }
+# A PHP array after array_filter / array_unique: json_encode writes it as an object.
+_INFO_IDS_PHP: Schema = {
+    "type": "object",
+    "description": "A PHP array: the ids keyed by integers, in any order and with gaps.",
+    "minProperties": 1,
+    "maxProperties": 500,
+    "propertyNames": {"pattern": "^(0|[1-9][0-9]*)$"},
+    "additionalProperties": _INFO_ID,
+}
+_INFO_IDS_TEXT = (
+    "The list as JSON text or PHP `serialize()`; in a form also as bracketed fields "
+    "`emails[0]=…&emails[2]=…` or `emails[]=…` (what PHP's `http_build_query` writes)."
+)
 
 _EMAIL_ID = {
     "name": "id",
@@ -222,6 +236,7 @@ PATHS: dict[str, Schema] = {
                         "emails": {
                             "anyOf": [
                                 _INFO_IDS,
+                                _INFO_IDS_PHP,
                                 {
                                     "type": "string",
                                     "description": "The list as JSON text or PHP `serialize()`.",
@@ -233,12 +248,7 @@ PATHS: dict[str, Schema] = {
                 {
                     "type": "object",
                     "required": ["emails"],
-                    "properties": {
-                        "emails": {
-                            "type": "string",
-                            "description": "The list as JSON text or PHP `serialize()`.",
-                        }
-                    },
+                    "properties": {"emails": {"type": "string", "description": _INFO_IDS_TEXT}},
                 },
                 "`emails`: up to 500 ids.",
                 example={"emails": ["q3k9x1-0b7mza-4f"]},

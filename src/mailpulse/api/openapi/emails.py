@@ -149,7 +149,8 @@ EMAIL: Schema = {
 
 _STRUCTURED_TEXT = (
     "The same object as JSON text (pysendpulse, C#, Ruby) or as a PHP `serialize()` string "
-    "(Node SDK, PHP 1, Java)."
+    "(Node SDK, PHP 1, Java); in a form also as bracketed fields, "
+    "`email[subject]=…&email[to][0][email]=…` (PHP's `http_build_query`, Guzzle)."
 )
 
 # Each refusal of a send: the catalogue's kinds, and the three that core/validate.py spells
