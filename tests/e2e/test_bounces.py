@@ -52,6 +52,7 @@ def world(
     ):
         dns.set("example.org", ("MX", (10, "mx.example.org")))
         dns.set("mx.example.org", ("A", "127.0.0.2"))
+        dns.set("nullmx.example", ("MX", (0, ".")))  # RFC 7505: takes no mail
         with running_server(
             url,
             tmp_path / "var",
@@ -146,10 +147,11 @@ def test_a_bad_mailbox_is_listed_and_suppressed_a_blocklisting_is_listed_only(
         other = tenant_of(server, "other", "hello@other.example")
         sent(server, acme, "rita@example.org", "Gone@Example.org", BLOCKED, subject="Spring sale")
         sent(server, other, "rita@example.org")  # delivered: the other tenant has no bounce
+        sent(server, acme, "x@nowhere.example", "y@nullmx.example")  # NXDOMAIN, null MX
         final(server)
 
         listed = day(server, acme)
-        assert (listed["total"], listed["found"], listed["request_limit"]) == (2, 2, 100)
+        assert (listed["total"], listed["found"], listed["request_limit"]) == (4, 4, 100)
         by_address = {entry["email_to"]: entry for entry in listed["emails"]}
         assert by_address[GONE] == {
             "email_to": GONE,
@@ -164,13 +166,24 @@ def test_a_bad_mailbox_is_listed_and_suppressed_a_blocklisting_is_listed_only(
         assert by_address[BLOCKED]["smtp_answer_subcode"] == "5.7.1"
         assert "blocked using Spamhaus" in by_address[BLOCKED]["smtp_answer_data"]
 
+        # domains that take no mail, found by the routing, bounce as 550 and suppress too
+        nxdomain, null_mx = by_address["x@nowhere.example"], by_address["y@nullmx.example"]
+        assert (nxdomain["smtp_answer_code"], nxdomain["smtp_answer_subcode"]) == (550, "5.1.2")
+        assert (null_mx["smtp_answer_code"], null_mx["smtp_answer_subcode"]) == (550, "5.1.10")
+        assert "NXDOMAIN" in nxdomain["smtp_answer_data"]
+
         # the bad mailbox is suppressed; the blocklisting said nothing about the address
-        assert suppressed(server, acme, GONE, BLOCKED, "rita@example.org") == {GONE}
+        everyone = (GONE, BLOCKED, "rita@example.org", "x@nowhere.example", "y@nullmx.example")
+        assert suppressed(server, acme, *everyone) == {
+            GONE,
+            "x@nowhere.example",
+            "y@nullmx.example",
+        }
         # one tenant's bounces are another's nothing
         assert suppressed(server, other, GONE, BLOCKED) == set()
         assert day(server, other) == {"total": 0, "emails": [], "request_limit": 100, "found": 0}
         assert total(server, other) == 0
-        assert total(server, acme) == 2
+        assert total(server, acme) == 4
 
         # the list row says what was decided, in the delivery's own transaction
         rows = server.runtime.db.read_sync(
@@ -181,6 +194,8 @@ def test_a_bad_mailbox_is_listed_and_suppressed_a_blocklisting_is_listed_only(
         assert sorted(tuple(row) for row in rows) == [
             (BLOCKED, "policy", False),
             (GONE, "bad_mailbox", True),
+            ("x@nowhere.example", "bad_domain", True),
+            ("y@nullmx.example", "bad_domain", True),
         ]
     assert len(sink.received_by("rita@example.org")) == 2
 
