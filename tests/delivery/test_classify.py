@@ -157,7 +157,18 @@ def test_which_replies_suppress(code: int, enhanced: str, text: str, hard: bool)
     assert classify(code, enhanced, text).hard is hard
 
 
-USER_UNKNOWN = (450, "4.1.1", "4.1.1 <a@example.test>: Recipient address rejected: unverified")
+USER_UNKNOWN = (
+    450,
+    "4.1.1",
+    "4.1.1 <a@example.test>: Recipient address rejected: User unknown in local recipient table",
+)
+# Postfix's address verification when its own probe could not connect: it blames nobody
+UNVERIFIED = (
+    450,
+    "4.1.1",
+    "4.1.1 <a@example.test>: Recipient address rejected: unverified address: connect to "
+    "mx.example.test[192.0.2.1]:25: Connection timed out",
+)
 NO_DOMAIN = (450, "4.1.2", "4.1.2 <a@example.test>: Recipient address rejected: Domain not found")
 LATER = (451, "4.3.0", "4.3.0 Temporary local problem")
 NO_ANSWER = (None, "", "connect to mx.example.test: Connection refused")
@@ -176,6 +187,7 @@ DNS_FAILED = (None, "4.4.3", "DNS lookup of MX for example.test failed: timeout"
         ([NO_ANSWER, NO_ANSWER, NO_ANSWER], "expired"),
         ([DNS_FAILED, DNS_FAILED], "expired"),
         ([USER_UNKNOWN, NO_ANSWER], "expired"),
+        ([UNVERIFIED, UNVERIFIED, UNVERIFIED], "expired"),
     ],
 )
 def test_an_expiry_suppresses_only_when_every_answer_blamed_the_address(
@@ -190,6 +202,7 @@ def test_an_expiry_suppresses_only_when_every_answer_blamed_the_address(
     ("answer", "fault"),
     [
         (USER_UNKNOWN, "bad_mailbox"),
+        (UNVERIFIED, None),
         (NO_DOMAIN, "bad_domain"),
         ((550, "5.1.1", "5.1.1 User unknown"), "bad_mailbox"),
         ((450, "4.1.8", "4.1.8 Sender address rejected: Domain not found"), None),

@@ -30,12 +30,15 @@ SPAMHAUS = (
     "550 5.7.1 Service unavailable; Client host [127.0.0.1] blocked using Spamhaus; "
     "see https://www.spamhaus.org/query/ip/127.0.0.1"
 )
-UNVERIFIED = "450 4.1.1 <later@example.org>: Recipient address rejected: unverified address"
+UNKNOWN_FOR_NOW = (
+    "450 4.1.1 <later@example.org>: Recipient address rejected: User unknown in local "
+    "recipient table"
+)
 BUSY = "451 4.3.0 Temporary local problem, try again later"
 BEHAVIOUR = {
     GONE: "550",  # 550 5.1.1 <…>: Recipient address rejected: User unknown
     BLOCKED: SPAMHAUS,
-    "later@example.org": UNVERIFIED,
+    "later@example.org": UNKNOWN_FOR_NOW,
     "busy@example.org": BUSY,
 }
 
@@ -252,7 +255,7 @@ def test_an_expiry_suppresses_only_when_every_answer_blamed_the_address(
     engine: str, tmp_path: Path
 ) -> None:
     """The retry window (10 minutes here) runs out on the injected clock: the recipient whose
-    server said "4.1.1 unverified address" at every attempt is suppressed; the one that was
+    server said "4.1.1 User unknown" at every attempt is suppressed; the one that was
     only ever "busy" is listed as expired and not suppressed."""
     clock = FixedClock(T0)
     later, busy = "later@example.org", "busy@example.org"

@@ -107,6 +107,8 @@ _BAD_MAILBOX = (
 _MAILBOX_FULL = ("mailbox full", "mailbox is full", "over quota", "quota exceeded", "insufficient")
 _TOO_LARGE = ("too large", "too big", "size limit", "exceeds size", "message size")
 _BAD_DOMAIN = ("domain not found", "no such domain", "host not found", "unrouteable")
+# A temporary answer that names the address but says its check failed for now.
+_INCONCLUSIVE = ("timed out", "timeout", "connection refused", "try again", "temporar")
 
 
 def _has(text: str, words: tuple[str, ...]) -> bool:
@@ -205,8 +207,10 @@ def address_fault(code: int | None, enhanced: str, text: str) -> str | None:
     """``bad_mailbox`` or ``bad_domain`` when a server's answer, permanent or temporary,
     blames the recipient's address ("450 4.1.1 user unknown"); else None. No answer at all
     (a refused or timed-out connection, a failed DNS lookup) blames nobody: from here a dead
-    domain looks just like our own blocked port 25 or broken resolver."""
-    if code is None:
+    domain looks just like our own blocked port 25 or broken resolver. Nor does an answer that
+    says its own check was inconclusive (Postfix's "450 4.1.1 … unverified address: connect to
+    …: Connection timed out")."""
+    if code is None or _has(text.lower(), _INCONCLUSIVE):
         return None
     category = _category(enhanced, text)
     return category if category in ADDRESS_FAULTS else None
