@@ -15,8 +15,8 @@ Everything else is reported and bounced but does not suppress: policy and reputa
 (5.7.x, "blocked using Spamhaus": about the sending IP or domain, not the address), spam
 content, a message too large, a full mailbox (it may be emptied), a plain expiry, our own
 failures (``internal``), and ``other`` — a 5xx that does not say why. Postal suppresses on
-any hard bounce, so one blocklisting empties a sender's list; here an unexplained 5xx is not
-taken as proof that the address is dead.
+any hard bounce, so one blocklisting of the sending IP condemns every address it hit; here
+only an answer about the address itself is taken as proof that the address is dead.
 """
 
 from __future__ import annotations
