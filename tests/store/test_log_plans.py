@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from mailpulse.store import emails
+from mailpulse.store import bounces, emails
 from mailpulse.store.db import Database
 from tests.store.test_store import T0, make_account, message
 
@@ -113,3 +113,14 @@ def test_the_total_reads_the_kept_count_not_the_log(sqlite_db: Database) -> None
     acct = some_log(sqlite_db)
     [plan] = plans(sqlite_db, lambda c: emails.count_log(c, acct))
     assert "log_counts" in plan and "deliveries" not in plan
+
+
+def test_a_days_bounces_are_read_from_the_bounce_index(sqlite_db: Database) -> None:
+    """GET /smtp/bounces/day and its total: one range of (account_id, created_at, id)."""
+    acct = make_account(sqlite_db, "b")
+    since, until = DAY["since"], DAY["until"]
+    listed = plans(sqlite_db, lambda c: bounces.list_between(c, acct, since, until, 100, 0))
+    counted = plans(sqlite_db, lambda c: bounces.count_between(c, acct, since, until))
+    for plan in listed + counted:
+        assert "ix_bounces_account_created" in plan, plan
+    assert "TEMP B-TREE" not in listed[0], listed  # the index gives the order: no sort

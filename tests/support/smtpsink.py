@@ -16,6 +16,7 @@ Behaviour per recipient (at RCPT TO unless said otherwise), default "250":
     "data554" accept the recipient, then answer DATA with 554 5.7.1 (spam)
     "stall"   accept the recipient and the DATA content, then never answer (until the sink
               stops or ``unstall()``)
+    "NNN …"   any other full reply ("550 5.7.1 blocked using Spamhaus") is answered verbatim
 
 ``implicit_tls=True`` speaks TLS from the first byte (smtps) with ``tls_context`` instead of
 offering STARTTLS. ``smtputf8=False`` makes the sink not offer SMTPUTF8. ``data_delay``
@@ -133,6 +134,8 @@ class _Handler:
         if behaviour == "drop":
             server.transport.abort()
             return "421 dropped"  # never reaches the client
+        if behaviour[:3].isdigit() and behaviour[3:4] == " ":
+            return behaviour
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 

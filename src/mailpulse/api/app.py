@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mailpulse import __version__
+from mailpulse.api import bounces as bounce_list
 from mailpulse.api import compat, emails, errors, health, oauth, openapi, resubscribe
 from mailpulse.api.json import JSONResponse
 from mailpulse.runtime import (
@@ -99,6 +100,7 @@ def create_app(
         [
             *oauth.ROUTES,
             *emails.ROUTES,
+            *bounce_list.ROUTES,
             *resubscribe.ROUTES,
             *openapi.ROUTES,
             *health.ROUTES,

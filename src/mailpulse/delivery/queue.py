@@ -20,6 +20,10 @@ of a lease, so leases can be short (30 s) and a dead worker's claims come back q
 worker starting on a host also frees at once the claims of that host's dead processes
 (:func:`free_owners`, see ``delivery/owner.py``).
 
+A delivery still deferred when its retry window (``RetryPolicy.window``) has run out bounces
+as expired; whether that expiry condemns the address depends on what every attempt was told
+(``delivery/classify.py``, ``expired_classification``), so the attempts are read back then.
+
 A try that failed in an unexpected way (a bug, not an SMTP answer) is recorded as a deferral
 with its reason like any other; once the same error has been recorded
 ``RetryPolicy.max_unexpected_failures`` times for a delivery, it bounces instead of being
@@ -55,6 +59,7 @@ from mailpulse.delivery.classify import (
     BOUNCED,
     DELIVERED,
     INTERNAL,
+    Answer,
     Classification,
     expired_classification,
 )
@@ -118,6 +123,9 @@ class Decision:
     text: str
     next_attempt_at: datetime | None
     recorded: bool  # False: the lease had passed to another worker; only the attempt is kept
+    #: the final verdict (an expiry's, a give-up's), and whose: the recorder lists bounces
+    classification: Classification
+    delivery: ClaimedDelivery
 
 
 _DETAILS = (
@@ -312,6 +320,28 @@ def _repeats(conn: Connection, delivery_id: int, text: str) -> int:
     return int(conn.execute(query).scalar_one())
 
 
+def _may_expire(result: DeliveryResult, now: datetime, policy: RetryPolicy) -> bool:
+    outcome = result.classification.outcome
+    return outcome not in (DELIVERED, BOUNCED) and policy.expired(result.delivery.created_at, now)
+
+
+def _answers(conn: Connection, delivery_ids: list[int]) -> dict[int, list[Answer]]:
+    """The answers of the earlier attempts of deliveries about to expire, oldest first (one
+    query per batch; an expiry happens once in a delivery's life)."""
+    if not delivery_ids:
+        return {}
+    a = delivery_attempts
+    query = (
+        select(a.c.delivery_id, a.c.code, a.c.subcode, a.c.text)
+        .where(a.c.delivery_id.in_(delivery_ids))
+        .order_by(a.c.delivery_id, a.c.attempted_at, a.c.id)
+    )
+    found: dict[int, list[Answer]] = {}
+    for row in conn.execute(query):
+        found.setdefault(row.delivery_id, []).append((row.code, row.subcode, row.text))
+    return found
+
+
 def record_results(
     conn: Connection,
     results: Sequence[DeliveryResult],
@@ -333,6 +363,7 @@ def record_results(
     if conn.dialect.name == "postgresql":
         holders = holders.with_for_update()
     held = {(row.delivery_id, row.lease_owner) for row in conn.execute(holders)}
+    history = _answers(conn, [r.delivery.id for r in results if _may_expire(r, now, policy)])
     attempt_rows: list[dict[str, object]] = []
     update_rows: list[dict[str, object]] = []
     event_rows: list[dict[str, object]] = []
@@ -374,6 +405,8 @@ def record_results(
                     text_,
                     None,
                     recorded=False,
+                    classification=classification,
+                    delivery=delivery,
                 )
             )
             continue
@@ -385,7 +418,8 @@ def record_results(
                 last = f"{result.code or ''} {result.subcode} {result.text}".strip()
                 text_ = f"expired after {days:g} days" + (f"; last answer: {last}" if last else "")
                 subcode = EXPIRED_SUBCODE
-                classification = expired_classification()
+                answer = (result.code, result.subcode, result.text)
+                classification = expired_classification([*history.get(delivery.id, ()), answer])
             else:
                 next_at = policy.next_attempt_at(attempts, now)
         final = classification.outcome in (DELIVERED, BOUNCED)
@@ -399,6 +433,8 @@ def record_results(
                 text_,
                 next_at,
                 recorded=True,
+                classification=classification,
+                delivery=delivery,
             )
         )
         update_rows.append(

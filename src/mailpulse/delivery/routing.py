@@ -39,6 +39,7 @@ import dns.resolver
 import idna
 
 from mailpulse.config import Settings
+from mailpulse.delivery.classify import BAD_DOMAIN, POLICY
 
 MAX_CANDIDATES: Final = 10
 RELAY_DESTINATION: Final = "relay"
@@ -68,13 +69,21 @@ class Relay:
 
 
 class RoutingError(Exception):
-    """No host to try. ``permanent`` failures bounce; the others defer."""
+    """No host to try. ``permanent`` failures bounce; the others defer.
 
-    def __init__(self, permanent: bool, subcode: str, text: str) -> None:
+    ``category`` is a permanent failure's bounce category (delivery/classify.py): the
+    domain's own fault (``bad_domain``: it does not exist, publishes a null MX, has no
+    address) suppresses the address; our refusal of its MX hosts (``policy``) does not.
+    """
+
+    def __init__(
+        self, permanent: bool, subcode: str, text: str, category: str = BAD_DOMAIN
+    ) -> None:
         super().__init__(text)
         self.permanent = permanent
         self.subcode = subcode
         self.text = text
+        self.category = category
 
 
 def parse_relay(url: str) -> Relay | None:
@@ -219,7 +228,8 @@ class Router:
                 refused.append(f"{candidate.host} [{candidate.ip}] is a {reason} address")
         if not allowed:
             text = f"refused to deliver to the MX of {domain}: " + "; ".join(refused)
-            raise RoutingError(True, "5.4.4", text)
+            # Our own rule (``allow_private_mx``), not proof the domain takes no mail.
+            raise RoutingError(True, "5.4.4", text, POLICY)
         return allowed
 
     async def _mx_route(self, domain: str) -> list[Candidate]:

@@ -10,8 +10,9 @@ One worker is one asyncio task tree:
   ``sessions_per_destination`` per destination and ``max_sessions`` in all. A session
   resolves the route, connects, then takes transaction after transaction from its
   destination until none are left or it has sent ``messages_per_session``;
-* the *recorder* writes results in batches through ``Database.write`` (group commit), so a
-  session never waits for an fsync.
+* the *recorder* (``delivery/recorder.py``) writes results in batches through
+  ``Database.write`` (group commit), so a session never waits for an fsync, and lists every
+  bounce in the same transaction (suppressing the address when the bounce is hard).
 
 Leases are short and renewed while the worker lives (``delivery/leases.py``); a worker that
 dies stops renewing, and its deliveries are due again when the lease runs out — or at once
@@ -45,7 +46,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Final
 
 from sqlalchemy import Connection
@@ -55,29 +56,19 @@ from mailpulse.core.clock import Clock, SystemClock
 from mailpulse.core.errors import StoreUnavailable
 from mailpulse.core.outage import Outage
 from mailpulse.delivery.backoff import RetryPolicy
-from mailpulse.delivery.classify import (
-    BAD_DOMAIN,
-    BOUNCED,
-    CONNECTION,
-    DEFERRED,
-    INTERNAL,
-    TEMPORARY,
-    Classification,
-    classify,
-)
+from mailpulse.delivery.classify import Classification, classify
 from mailpulse.delivery.leases import LeaseKeeper
 from mailpulse.delivery.owner import new_owner
 from mailpulse.delivery.personalise import Personaliser, for_settings
 from mailpulse.delivery.queue import (
     ClaimedDelivery,
-    Decision,
     DeliveryResult,
     StoredMessage,
     claim,
     load_messages,
-    record_results,
     release,
 )
+from mailpulse.delivery.recorder import Recorder
 from mailpulse.delivery.routing import Candidate, Router, RoutingError
 from mailpulse.delivery.session import (
     ConnectFailed,
@@ -87,6 +78,7 @@ from mailpulse.delivery.session import (
     Transaction,
     open_session,
 )
+from mailpulse.delivery.verdicts import connect_failure, routing_failure, unexpected_failure
 from mailpulse.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -114,23 +106,6 @@ class _Destination:
 
 def default_owner() -> str:
     return new_owner()
-
-
-def describe_decision(decision: Decision, now: datetime) -> str:
-    """The log line of one decision: "delivery <id> to <domain>: <outcome> <code> <text>"."""
-    answer = " ".join(str(x) for x in (decision.code, decision.subcode) if x)
-    text = decision.text if len(decision.text) <= 200 else decision.text[:199] + "…"
-    line = f"delivery {decision.public_id} to {decision.domain}: {decision.outcome}"
-    if answer:
-        line += f" {answer}"
-    if text:
-        line += f" ({text})"
-    if not decision.recorded:
-        line += ", not recorded: the claim had passed to another worker"
-    elif decision.next_attempt_at is not None:
-        wait = max(0, round((decision.next_attempt_at - now).total_seconds()))
-        line += f", retry in {wait}s"
-    return line
 
 
 class DeliveryWorker:
@@ -172,8 +147,6 @@ class DeliveryWorker:
         )
         self._wake = asyncio.Event()
         self._progress = asyncio.Event()
-        self._results_ready = asyncio.Event()
-        self._results: list[DeliveryResult] = []
         self._destinations: dict[str, _Destination] = {}
         self._messages: OrderedDict[int, StoredMessage] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -181,11 +154,16 @@ class DeliveryWorker:
         self.leases = LeaseKeeper(db, self.clock, self.owner, settings.lease_seconds)
         self._sessions = 0
         self._stopping = False
-        self._closing = False
-        self._closed = asyncio.Event()  # set with _closing: a recorder waiting to retry stops
         self._monotonic = monotonic
         self._claims_outage = Outage("delivery worker", log, now=monotonic)
-        self._records_outage = Outage("delivery recorder", log, now=monotonic)
+        self.recorder = Recorder(
+            db,
+            self.clock,
+            self.retry,
+            done=self._forget,
+            progressed=self._recorded,
+            monotonic=monotonic,
+        )
         #: when the claim loop or the recorder last used the store successfully (readiness)
         self.last_progress = monotonic()
 
@@ -210,10 +188,9 @@ class DeliveryWorker:
     # -- the claim loop ----------------------------------------------------------------------
     async def _run(self, stop: asyncio.Event, *, until_idle: bool) -> None:
         self._stopping = False
-        self._closing = False
-        self._closed.clear()
+        self.recorder.open()
         await self.leases.free_dead_owners()
-        recorder = asyncio.create_task(self._record_loop())
+        recorder = asyncio.create_task(self.recorder.run())
         heartbeat_stop = asyncio.Event()
         heartbeat = asyncio.create_task(self.leases.heartbeat(heartbeat_stop))
         max_inflight = 2 * self.settings.claim_batch
@@ -411,13 +388,10 @@ class DeliveryWorker:
             return await open_session(candidates, self._session_settings, self._rng)
         except ConnectFailed as exc:
             # The destination is unreachable now: every transaction waiting for it hears so.
-            reply = exc.reply
-            verdict = classify(reply.code, reply.subcode, reply.text)
-            if exc.defer and verdict.outcome != DEFERRED:
-                verdict = Classification(DEFERRED, TEMPORARY)
+            verdict = connect_failure(exc)
             for tx in self._take_all(dest):
                 for delivery in tx.deliveries:
-                    self._add_result(delivery, verdict, reply, exc.host, exc.used_ip)
+                    self._add_result(delivery, verdict, exc.reply, exc.host, exc.used_ip)
             return None
         except Exception as exc:
             log.exception("connecting to %s failed unexpectedly", dest.key)
@@ -427,18 +401,12 @@ class DeliveryWorker:
 
     def _unexpected(self, tx: Transaction, exc: BaseException, host: str) -> None:
         """Record an unexpected failure as a deferral of each recipient, with its reason."""
-        reply = Reply(None, "4.3.0", f"internal error: {type(exc).__name__}: {exc}"[:1000])
-        verdict = Classification(DEFERRED, INTERNAL)
+        verdict, reply = unexpected_failure(exc)
         for delivery in tx.deliveries:
             self._add_result(delivery, verdict, reply, host, "", unexpected=True)
 
     def _fail_all(self, dest: _Destination, exc: RoutingError) -> None:
-        if exc.permanent:
-            verdict = Classification(BOUNCED, BAD_DOMAIN)
-            reply = Reply(550, exc.subcode, exc.text)
-        else:
-            verdict = Classification(DEFERRED, CONNECTION)
-            reply = Reply(None, exc.subcode, exc.text)
+        verdict, reply = routing_failure(exc)
         for tx in self._take_all(dest):
             for delivery in tx.deliveries:
                 self._add_result(delivery, verdict, reply, "", "")
@@ -460,7 +428,7 @@ class DeliveryWorker:
         *,
         unexpected: bool = False,
     ) -> None:
-        self._results.append(
+        self.recorder.add(
             DeliveryResult(
                 delivery=delivery,
                 classification=verdict,
@@ -472,60 +440,15 @@ class DeliveryWorker:
                 unexpected=unexpected,
             )
         )
-        self._results_ready.set()
-
-    async def _record_loop(self) -> None:
-        while True:
-            await self._results_ready.wait()
-            self._results_ready.clear()
-            await self._flush()
-            if self._closing:
-                return
-
-    async def _flush(self) -> None:
-        while self._results:
-            batch, self._results = self._results, []
-            now = self.clock.now()
-            try:
-                decisions = await self.db.write(self._recorder_job(batch, now))
-            except Exception as exc:
-                if self._closing:
-                    # Shutting down with the store failing: the leases will run out and the
-                    # deliveries be tried again (a repeat, never a loss).
-                    log.warning(
-                        "could not record %d delivery results on stop (%s): they will be "
-                        "tried again when their leases run out",
-                        len(batch),
-                        exc,
-                    )
-                    self._forget(batch)
-                    continue
-                if isinstance(exc, StoreUnavailable):
-                    delay = self._records_outage.failed(exc)
-                else:
-                    log.exception("recording %d delivery results failed; retrying", len(batch))
-                    delay = 1.0
-                self._results[:0] = batch
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._closed.wait(), timeout=delay)
-                continue
-            self._records_outage.succeeded()
-            self.last_progress = self._monotonic()
-            self._forget(batch)
-            self._progress.set()
-            if log.isEnabledFor(logging.INFO):
-                for decision in decisions:
-                    log.info("%s", describe_decision(decision, now))
 
     def _forget(self, batch: Sequence[DeliveryResult]) -> None:
+        """Results the recorder is done with (written, or given up on stop)."""
         self.leases.drop(result.delivery.id for result in batch)
         self._inflight -= len(batch)
 
-    def _recorder_job(
-        self, batch: list[DeliveryResult], now: datetime
-    ) -> Callable[[Connection], list[Decision]]:
-        policy = self.retry
-        return lambda conn: record_results(conn, batch, now, policy)
+    def _recorded(self) -> None:
+        self.last_progress = self._monotonic()
+        self._progress.set()
 
     async def _release(self, claimed: list[ClaimedDelivery]) -> None:
         """Give claims back; when the store will not take them, their leases run out."""
@@ -562,9 +485,7 @@ class DeliveryWorker:
             for delivery in tx.deliveries
         ]
         self._destinations.clear()
-        self._closing = True
-        self._closed.set()
-        self._results_ready.set()
+        self.recorder.close()
         await recorder
         with contextlib.suppress(Exception):
             await self._release(leftovers)

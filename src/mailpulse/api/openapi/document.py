@@ -16,10 +16,18 @@ from typing import Any
 import orjson
 
 from mailpulse import __version__
-from mailpulse.api.openapi import components, email_log, emails, health, oauth, resubscribe
+from mailpulse.api.openapi import (
+    bounces,
+    components,
+    email_log,
+    emails,
+    health,
+    oauth,
+    resubscribe,
+)
 
 # One module per resource, each with PATHS and SCHEMAS. Order is the order of the docs page.
-FRAGMENTS: tuple[ModuleType, ...] = (oauth, emails, email_log, resubscribe, health)
+FRAGMENTS: tuple[ModuleType, ...] = (oauth, emails, email_log, bounces, resubscribe, health)
 
 _DESCRIPTION = """\
 The official SendPulse SDKs work against it by changing only their base URL.
@@ -43,6 +51,7 @@ _TAGS = [
         "description": "Asking a suppressed address to receive mail again, and the pages of "
         "the link it follows.",
     },
+    {"name": "Bounces", "description": "Recipients whose mail failed for good."},
     {"name": "Service", "description": "mailpulse's own endpoints (not SendPulse's)."},
 ]
 
