@@ -29,6 +29,7 @@ from mailpulse.core.clock import Clock, SystemClock
 from mailpulse.core.errors import StoreUnavailable
 from mailpulse.core.ids import IdFactory, new_email_id
 from mailpulse.core.ratelimit import TokenThrottle
+from mailpulse.core.signing import Signer
 from mailpulse.core.submit import Submitter
 from mailpulse.core.validate import Limits
 from mailpulse.delivery.worker import DeliveryWorker
@@ -75,6 +76,8 @@ class Runtime:
     # Argon2 takes 64 MiB per check: a burst of token requests (no login needed) must not
     # multiply that by the thread pool's size.
     secret_checks: asyncio.Semaphore
+    #: signs and checks the tokens of links and addresses in outgoing mail (core/signing.py)
+    links: Signer
     worker: DeliveryWorker | None = None
     worker_task: asyncio.Task[None] | None = None
 
@@ -116,6 +119,7 @@ def build_runtime(
         access=access,
         token_throttle=throttle,
         secret_checks=asyncio.Semaphore(settings.token_checks_at_once),
+        links=Signer(settings.resolved_secret_key()),
     )
 
 

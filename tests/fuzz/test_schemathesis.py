@@ -36,6 +36,10 @@ POSITIVE_REFUSALS = {
     # Acceptance depends on the account's active senders, on email-validator's reading of each
     # address and on stored templates: the documented 422 refusals.
     "sendEmail": ["422"],
+    # An item the schema allows may still not be an address (`Wrong email parameter`).
+    "unsubscribeAdd": ["400", "422"],
+    "unsubscribeRemove": ["400", "422"],
+    "unsubscribeSearch": ["422"],
 }
 
 

@@ -369,6 +369,12 @@ def _int_keyed_values(mapping: dict[Any, Any]) -> list[Any] | None:
     return [mapping[key] for key in sorted(mapping, key=lambda key: int(key))]
 
 
+def int_keyed_values(mapping: dict[Any, Any]) -> list[Any] | None:
+    """A PHP array sent as an object (``{"0": …, "2": …}``, keys in any order, with gaps) as
+    the list of its values in key order; None when ``mapping`` is not one."""
+    return _int_keyed_values(mapping)
+
+
 def _is_index(key: Any) -> bool:
     if isinstance(key, str):
         return key.isascii() and key.isdigit()

@@ -43,6 +43,19 @@ def info_body(settings: Settings) -> int:
     return settings.max_info_ids * 128 + settings.http_small_body_bytes
 
 
+def unsubscribe_body(settings: Settings) -> int:
+    """POST / DELETE ``/smtp/unsubscribe``: ``max_unsubscribe_emails`` addresses (320
+    characters at most) with a comment (cut at 1,024), as JSON inside a JSON string or PHP
+    ``serialize()`` in a form, about 2 KiB each at worst, plus the small-body allowance."""
+    return settings.max_unsubscribe_emails * 2048 + settings.http_small_body_bytes
+
+
+def page_body(settings: Settings) -> int:
+    """The public one-click unsubscribe page: RFC 8058's ``List-Unsubscribe=One-Click`` or the
+    page's own form; nothing in it is read. 1 KiB."""
+    return 1024
+
+
 def send_body(settings: Settings) -> int:
     """A send: the message-size limit plus encoding overhead (base64 grows content by 4/3; JSON
     strings, form encoding and PHP serialize add a little more)."""
@@ -51,15 +64,27 @@ def send_body(settings: Settings) -> int:
 
 # -- routes --------------------------------------------------------------------------------------
 def public(
-    path: str, handler: Callable[[Request], Awaitable[Response]], *, body: BodyLimit
+    path: str,
+    handler: Callable[[Request], Awaitable[Response]],
+    *,
+    body: BodyLimit,
+    method: str = "POST",
 ) -> Route:
-    """A POST route anyone may call (the token endpoint): its body limit must be small."""
+    """A route anyone may call (the token endpoint, the unsubscribe page): its body limit
+    must be small."""
 
     async def endpoint(request: Request) -> Response:
         request.scope[_LIMIT_KEY] = body(runtime(request).settings)
         return await handler(request)
 
-    return Route(path, endpoint, methods=["POST"])
+    return Route(path, endpoint, methods=[method])
+
+
+async def body_of(request: Request) -> bytes:
+    """The raw body, within the route's limit (see :func:`params` for decoded ones)."""
+    settings = runtime(request).settings
+    limit = request.scope.get(_LIMIT_KEY) or small_body(settings)
+    return await read_body(request, limit, settings.http_body_timeout)
 
 
 def authenticated(

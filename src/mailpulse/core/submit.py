@@ -1,17 +1,24 @@
 """The submit pipeline: the story of one email from request to queue.
 
-    check the account → read the request → check the sender → render → compose → store
+    check the account → read the request → check the sender → suppress → render → compose
+    → store
 
 Each step is a short function that either hands its result on or stops the story with an
 :class:`ApiError`. Nothing is written until the last step, and that step writes the message and
 every recipient's queued delivery in one transaction: the caller hears ``{"result": true}`` only
-after that commit. Later capabilities (suppression, templates, tracking links, DKIM) are further
-steps in the same list.
+after that commit. Later capabilities (templates, tracking links, DKIM) are further steps in the
+same list.
+
+``suppress`` looks the recipients up on the account's suppression list (one indexed lookup for
+the whole send): a listed recipient is still accepted and recorded, with status ``suppressed``
+and an answer saying why (core/suppression.py), but never queued; the others are queued as
+usual, and the send answers ``{"result": true, "id"}`` even when every recipient is held.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -19,9 +26,12 @@ from mailpulse.core import errors
 from mailpulse.core.clock import Clock
 from mailpulse.core.ids import IdFactory
 from mailpulse.core.model import EmailRequest, NewDelivery, NewMessage
+from mailpulse.core.suppression import ANSWER_PREFIX, Listed
 from mailpulse.core.validate import Limits, parse_email
 from mailpulse.mime.compose import compose
 from mailpulse.mime.plaintext import html_to_text
+
+log = logging.getLogger(__name__)
 
 
 class SubmitStore(Protocol):
@@ -29,6 +39,10 @@ class SubmitStore(Protocol):
 
     async def sender_check(self, account_id: int, sender: str) -> tuple[bool, bool]:
         """(account is SMTP-activated, sender is an active sender of the account)."""
+        ...
+
+    async def suppressed_among(self, account_id: int, emails: list[str]) -> Mapping[str, Listed]:
+        """Which of ``emails`` are on the account's suppression list, keyed lower-cased."""
         ...
 
     async def template_exists(self, account_id: int, template_id: str) -> bool: ...
@@ -54,10 +68,12 @@ class Submitter:
     async def submit(self, account_id: int, email: dict[str, Any], sender_ip: str) -> Submitted:
         request = parse_email(email, self.limits)
         await self.check_sender(account_id, request)
+        held = await self.suppress(account_id, request)
         request = await self.render(account_id, request)
-        message = self.compose(account_id, request, sender_ip)
+        message = self.compose(account_id, request, sender_ip, held)
         await self.store.save(message)
-        if self.on_queued is not None:
+        self.log_held(account_id, message)
+        if self.on_queued is not None and len(held) < len(message.deliveries):
             self.on_queued()
         return Submitted(
             id=message.deliveries[0].public_id, ids=tuple(d.public_id for d in message.deliveries)
@@ -70,6 +86,12 @@ class Submitter:
         if not allowed:
             raise errors.SENDER_NOT_VALID()
 
+    async def suppress(self, account_id: int, request: EmailRequest) -> Mapping[str, Listed]:
+        """The recipients the suppression list holds back, and why (keyed lower-cased)."""
+        return await self.store.suppressed_among(
+            account_id, [address.email for _, address in request.recipients()]
+        )
+
     async def render(self, account_id: int, request: EmailRequest) -> EmailRequest:
         if request.template_id is not None and not await self.store.template_exists(
             account_id, request.template_id
@@ -79,7 +101,13 @@ class Submitter:
             request = replace(request, text=html_to_text(request.html))
         return request
 
-    def compose(self, account_id: int, request: EmailRequest, sender_ip: str) -> NewMessage:
+    def compose(
+        self,
+        account_id: int,
+        request: EmailRequest,
+        sender_ip: str,
+        held: Mapping[str, Listed] | None = None,
+    ) -> NewMessage:
         now = self.clock.now()
         recipients = request.recipients()
         ids = [self.new_id() for _ in recipients]
@@ -99,7 +127,32 @@ class Submitter:
             template_id=request.template_id,
             created_at=now,
             deliveries=tuple(
-                NewDelivery(public_id=pid, recipient=address.email, kind=kind)
+                NewDelivery(
+                    public_id=pid,
+                    recipient=address.email,
+                    kind=kind,
+                    held=_answer(held, address.email),
+                )
                 for pid, (kind, address) in zip(ids, recipients, strict=True)
             ),
         )
+
+    def log_held(self, account_id: int, message: NewMessage) -> None:
+        """One line per suppression decision, after the commit that recorded it."""
+        for delivery in message.deliveries:
+            if delivery.held is not None:
+                log.info(
+                    "recipient is on the suppression list (%s), holding: delivery %s, "
+                    "account %d, %s",
+                    delivery.held.removeprefix(ANSWER_PREFIX),
+                    delivery.public_id,
+                    account_id,
+                    delivery.recipient,
+                )
+
+
+def _answer(held: Mapping[str, Listed] | None, email: str) -> str | None:
+    if not held:
+        return None
+    listed = held.get(email.lower())
+    return None if listed is None else listed.answer()

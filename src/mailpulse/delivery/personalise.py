@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from mailpulse.config import Settings
 from mailpulse.delivery.queue import ClaimedDelivery, StoredMessage
 from mailpulse.delivery.session import Transaction
+from mailpulse.delivery.unsubscribe_headers import ListUnsubscribe
 
 Step = Callable[[StoredMessage, ClaimedDelivery], StoredMessage]
 
@@ -48,5 +49,5 @@ class Personaliser:
 
 def for_settings(settings: Settings) -> Personaliser:
     """The steps this configuration asks for (each capability adds its own here)."""
-    steps: list[Step] = []
+    steps: list[Step] = [ListUnsubscribe.for_settings(settings)]
     return Personaliser(steps)

@@ -9,9 +9,12 @@ the same window (``auth_cache_seconds``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from mailpulse.core.access import AccessControl, AccountState
 from mailpulse.core.model import NewMessage
-from mailpulse.store import accounts, emails
+from mailpulse.core.suppression import Listed
+from mailpulse.store import accounts, emails, suppression
 from mailpulse.store.db import Database
 
 
@@ -38,6 +41,9 @@ class SqlSubmitStore:
 
     async def sender_check(self, account_id: int, sender: str) -> tuple[bool, bool]:
         return await self.access.sender_check(account_id, sender)
+
+    async def suppressed_among(self, account_id: int, emails: list[str]) -> Mapping[str, Listed]:
+        return await self.db.read(lambda conn: suppression.listed_among(conn, account_id, emails))
 
     async def template_exists(self, account_id: int, template_id: str) -> bool:
         # Stored templates arrive with the templates issue; until then no id names one.
