@@ -94,6 +94,12 @@ class Settings(BaseSettings):
     hostname: str = Field(
         default="", description="this host's name, used in Message-IDs (default: the FQDN)"
     )
+    list_unsubscribe: bool = Field(
+        default=True,
+        description="give every outgoing copy its own List-Unsubscribe and "
+        "List-Unsubscribe-Post headers (RFC 2369, RFC 8058); each recipient then gets its own "
+        "SMTP transaction",
+    )
     bounce_domain: str = Field(
         default="",
         description="the domain of VERP return paths and of the List-Unsubscribe mailto "

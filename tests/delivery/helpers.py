@@ -48,6 +48,9 @@ def make_settings(dns: DnsServer, mx_port: int, **overrides: Any) -> Settings:
         "claim_batch": 50,
         # every test MX is on loopback (127.0.0.x): allowed here, refused by default
         "allow_private_mx": True,
+        # The engine's own tests send the stored bytes as they are, several recipients to a
+        # transaction; the List-Unsubscribe step is tested in tests/e2e/test_suppression.py.
+        "list_unsubscribe": False,
     }
     values.update(overrides)
     return Settings(**values)

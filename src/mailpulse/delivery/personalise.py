@@ -49,5 +49,7 @@ class Personaliser:
 
 def for_settings(settings: Settings) -> Personaliser:
     """The steps this configuration asks for (each capability adds its own here)."""
-    steps: list[Step] = [ListUnsubscribe.for_settings(settings)]
+    steps: list[Step] = []
+    if settings.list_unsubscribe:
+        steps.append(ListUnsubscribe.for_settings(settings))
     return Personaliser(steps)
