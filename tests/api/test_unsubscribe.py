@@ -112,6 +112,15 @@ def test_delete_with_a_body_removes_the_addresses_in_every_encoding(
     assert [r["email"] for r in listed(server, tenant)] == ["carl@example.org"]
 
 
+def test_a_json_list_of_one_address_is_not_taken_for_an_address(server: RunningServer) -> None:
+    tenant = server.tenant()
+    one = json.dumps(["dan@example.org"])  # '["dan@example.org"]': no space, one "@"
+    assert call(server, tenant, "POST", json={"emails": one}).status_code == 200
+    assert searched(server, tenant, "dan@example.org") is True
+    assert call(server, tenant, "DELETE", json={"emails": one}).status_code == 200
+    assert searched(server, tenant, "dan@example.org") is False
+
+
 def test_a_single_address_in_a_form_is_a_list_of_one(server: RunningServer) -> None:
     tenant = server.tenant()
     assert call(server, tenant, "POST", data={"emails": "dan@example.org"}).status_code == 200

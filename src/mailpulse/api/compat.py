@@ -252,6 +252,11 @@ def decode_structured(value: Any, shape: Shape = DEFAULT_SHAPE) -> Any:
     raise _badly_formed()
 
 
+def looks_php_serialized(text: str) -> bool:
+    """Whether ``text`` starts like a PHP ``serialize()`` value (``a:``, ``s:``, ``N;`` …)."""
+    return _PHP_SERIALIZED.match(text) is not None
+
+
 class _BudgetedStream(BytesIO):
     """phpserialize reads a few times per value: a budget of reads bounds the values it builds
     (its pure-Python parser is slow, so a million small members would cost seconds)."""

@@ -67,8 +67,11 @@ def emails_param(value: Any, request_shape: compat.Shape, most: int) -> list[Any
         raise EMPTY_EMAILS()
     if isinstance(value, str):
         text = value.strip()
-        # a form's single plain address (`emails=a@b.c`) is a list of one
-        value = [text] if address(text) is not None else compat.decode_structured(text)
+        # JSON text or PHP serialize(); else a form's single plain address (`emails=a@b.c`),
+        # a list of one
+        structured = text.startswith(("[", "{")) or compat.looks_php_serialized(text)
+        single = not structured and address(text) is not None
+        value = [text] if single else compat.decode_structured(text)
     if isinstance(value, dict):
         items = compat.int_keyed_values(value)
         value = items if items is not None else [value]  # one {email, comment} object
