@@ -349,3 +349,18 @@ def test_another_tenants_list_does_not_hold_this_tenants_mail(server: RunningSer
     assert call(server, other, "POST", json={"emails": ["rita@example.org"]}).status_code == 200
     answer = send(server, one, {"email": mail(one)})
     assert [r.status for r in _rows(server, answer.json()["id"])] == ["queued"]
+
+
+def test_the_same_address_twice_in_one_request_is_one_entry_on_every_engine(
+    any_server: RunningServer,
+) -> None:
+    tenant = any_server.tenant()
+    twice = [{"email": "Ann@x.org", "comment": "first"}, {"email": "ann@X.org", "comment": "last"}]
+    assert call(any_server, tenant, "POST", json={"emails": twice}).status_code == 200
+    assert [r["email"] for r in listed(any_server, tenant)] == ["ann@x.org"]
+    assert call(any_server, tenant, "POST", json={"emails": ["a\x00@x.org"]}).status_code == 422
+    found = call(any_server, tenant, "GET", "/smtp/unsubscribe/search", params={"email": "a\x00@x"})
+    assert found.status_code == 422
+    dupes = ["ann@x.org", "ANN@x.org"]
+    assert call(any_server, tenant, "DELETE", json={"emails": dupes}).status_code == 200
+    assert listed(any_server, tenant) == []

@@ -133,6 +133,13 @@ def _html(description: str) -> Schema:
     return {"description": description, "content": {"text/html": {"schema": {"type": "string"}}}}
 
 
+# RFC 8058's body; anything else up to 1 KiB is taken too (and not read for meaning)
+_ONE_CLICK: Schema = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"List-Unsubscribe": {"type": "string", "enum": ["One-Click"]}},
+}
+
 _PAGE_NOT_FOUND = _html("The token does not verify: a small page saying so (never a redirect).")
 
 PATHS: dict[str, Schema] = {
@@ -291,10 +298,7 @@ PATHS: dict[str, Schema] = {
             "parameters": [_PAGE_TOKEN],
             "requestBody": {
                 "required": False,
-                "content": {
-                    FORM: {"schema": {"type": "object"}},
-                    MULTIPART: {"schema": {"type": "object"}},
-                },
+                "content": {FORM: {"schema": _ONE_CLICK}, MULTIPART: {"schema": _ONE_CLICK}},
             },
             "responses": responses_for(
                 {"200": _html("Unsubscribed."), "404": _PAGE_NOT_FOUND},
