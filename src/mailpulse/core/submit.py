@@ -1,7 +1,7 @@
 """The submit pipeline: the story of one email from request to queue.
 
-    check the account → read the request → check the sender → suppress → render → compose
-    → store
+    check the account → read the request → check the sender → render → compose
+    → suppress + store
 
 Each step is a short function that either hands its result on or stops the story with an
 :class:`ApiError`. Nothing is written until the last step, and that step writes the message and
@@ -9,10 +9,16 @@ every recipient's queued delivery in one transaction: the caller hears ``{"resul
 after that commit. Later capabilities (templates, tracking links, DKIM) are further steps in the
 same list.
 
-``suppress`` looks the recipients up on the account's suppression list (one indexed lookup for
-the whole send): a listed recipient is still accepted and recorded, with status ``suppressed``
-and an answer saying why (core/suppression.py), but never queued; the others are queued as
-usual, and the send answers ``{"result": true, "id"}`` even when every recipient is held.
+``suppress`` holds back the recipients on the account's suppression list: such a delivery is
+still accepted and recorded, with status ``suppressed`` and an answer saying why
+(core/suppression.py), but never queued; the others are queued as usual, and the send answers
+``{"result": true, "id"}`` even when every recipient is held. It is a pure function of the
+message and of what the list says about its recipients; the store runs it inside the
+transaction that stores the message, right after one indexed lookup of the recipients
+(``SubmitStore.save``). So the list is read in the very transaction that writes the deliveries
+(an unsubscribe committed just before is never missed), and the step costs that one lookup on
+the writer's connection, not a round trip of its own through the reader pool (which cost about
+as much again as the rest of a send's store work: bench/README.md).
 """
 
 from __future__ import annotations
@@ -33,6 +39,9 @@ from mailpulse.mime.plaintext import html_to_text
 
 log = logging.getLogger(__name__)
 
+#: what ``suppress`` is: the message, and its recipients found on the list (keyed lower-cased)
+Hold = Callable[[NewMessage, Mapping[str, Listed]], NewMessage]
+
 
 class SubmitStore(Protocol):
     """What the pipeline needs from storage (implemented in store/gateway.py)."""
@@ -41,13 +50,13 @@ class SubmitStore(Protocol):
         """(account is SMTP-activated, sender is an active sender of the account)."""
         ...
 
-    async def suppressed_among(self, account_id: int, emails: list[str]) -> Mapping[str, Listed]:
-        """Which of ``emails`` are on the account's suppression list, keyed lower-cased."""
-        ...
-
     async def template_exists(self, account_id: int, template_id: str) -> bool: ...
 
-    async def save(self, message: NewMessage) -> None: ...
+    async def save(self, message: NewMessage, hold: Hold) -> NewMessage:
+        """Store ``message`` in one transaction: first look its recipients up on the account's
+        suppression list (one indexed lookup) and, when any is there, store ``hold(message,
+        found)`` instead. Returns the message as stored."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -68,12 +77,11 @@ class Submitter:
     async def submit(self, account_id: int, email: dict[str, Any], sender_ip: str) -> Submitted:
         request = parse_email(email, self.limits)
         await self.check_sender(account_id, request)
-        held = await self.suppress(account_id, request)
         request = await self.render(account_id, request)
-        message = self.compose(account_id, request, sender_ip, held)
-        await self.store.save(message)
-        self.log_held(account_id, message)
-        if self.on_queued is not None and len(held) < len(message.deliveries):
+        message = self.compose(account_id, request, sender_ip)
+        message = await self.store.save(message, suppress)
+        held = log_held(message)
+        if self.on_queued is not None and held < len(message.deliveries):
             self.on_queued()
         return Submitted(
             id=message.deliveries[0].public_id, ids=tuple(d.public_id for d in message.deliveries)
@@ -86,12 +94,6 @@ class Submitter:
         if not allowed:
             raise errors.SENDER_NOT_VALID()
 
-    async def suppress(self, account_id: int, request: EmailRequest) -> Mapping[str, Listed]:
-        """The recipients the suppression list holds back, and why (keyed lower-cased)."""
-        return await self.store.suppressed_among(
-            account_id, [address.email for _, address in request.recipients()]
-        )
-
     async def render(self, account_id: int, request: EmailRequest) -> EmailRequest:
         if request.template_id is not None and not await self.store.template_exists(
             account_id, request.template_id
@@ -101,13 +103,7 @@ class Submitter:
             request = replace(request, text=html_to_text(request.html))
         return request
 
-    def compose(
-        self,
-        account_id: int,
-        request: EmailRequest,
-        sender_ip: str,
-        held: Mapping[str, Listed] | None = None,
-    ) -> NewMessage:
+    def compose(self, account_id: int, request: EmailRequest, sender_ip: str) -> NewMessage:
         now = self.clock.now()
         recipients = request.recipients()
         ids = [self.new_id() for _ in recipients]
@@ -127,32 +123,36 @@ class Submitter:
             template_id=request.template_id,
             created_at=now,
             deliveries=tuple(
-                NewDelivery(
-                    public_id=pid,
-                    recipient=address.email,
-                    kind=kind,
-                    held=_answer(held, address.email),
-                )
+                NewDelivery(public_id=pid, recipient=address.email, kind=kind)
                 for pid, (kind, address) in zip(ids, recipients, strict=True)
             ),
         )
 
-    def log_held(self, account_id: int, message: NewMessage) -> None:
-        """One line per suppression decision, after the commit that recorded it."""
-        for delivery in message.deliveries:
-            if delivery.held is not None:
-                log.info(
-                    "recipient is on the suppression list (%s), holding: delivery %s, "
-                    "account %d, %s",
-                    delivery.held.removeprefix(ANSWER_PREFIX),
-                    delivery.public_id,
-                    account_id,
-                    delivery.recipient,
-                )
+
+def suppress(message: NewMessage, listed: Mapping[str, Listed]) -> NewMessage:
+    """The message with each recipient on the suppression list held, its answer saying why."""
+    return replace(
+        message,
+        deliveries=tuple(
+            delivery
+            if (found := listed.get(delivery.recipient.lower())) is None
+            else replace(delivery, held=found.answer())
+            for delivery in message.deliveries
+        ),
+    )
 
 
-def _answer(held: Mapping[str, Listed] | None, email: str) -> str | None:
-    if not held:
-        return None
-    listed = held.get(email.lower())
-    return None if listed is None else listed.answer()
+def log_held(message: NewMessage) -> int:
+    """One line per suppression decision, after the commit that recorded it; how many."""
+    held = 0
+    for delivery in message.deliveries:
+        if delivery.held is not None:
+            held += 1
+            log.info(
+                "recipient is on the suppression list (%s), holding: delivery %s, account %d, %s",
+                delivery.held.removeprefix(ANSWER_PREFIX),
+                delivery.public_id,
+                message.account_id,
+                delivery.recipient,
+            )
+    return held

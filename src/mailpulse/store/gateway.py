@@ -9,11 +9,11 @@ the same window (``auth_cache_seconds``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from sqlalchemy import Connection
 
 from mailpulse.core.access import AccessControl, AccountState
 from mailpulse.core.model import NewMessage
-from mailpulse.core.suppression import Listed
+from mailpulse.core.submit import Hold
 from mailpulse.store import accounts, emails, suppression
 from mailpulse.store.db import Database
 
@@ -42,12 +42,16 @@ class SqlSubmitStore:
     async def sender_check(self, account_id: int, sender: str) -> tuple[bool, bool]:
         return await self.access.sender_check(account_id, sender)
 
-    async def suppressed_among(self, account_id: int, emails: list[str]) -> Mapping[str, Listed]:
-        return await self.db.read(lambda conn: suppression.listed_among(conn, account_id, emails))
-
     async def template_exists(self, account_id: int, template_id: str) -> bool:
         # Stored templates arrive with the templates issue; until then no id names one.
         return False
 
-    async def save(self, message: NewMessage) -> None:
-        await self.db.write(lambda conn: emails.insert_message(conn, message))
+    async def save(self, message: NewMessage, hold: Hold) -> NewMessage:
+        def job(conn: Connection) -> NewMessage:
+            recipients = [d.recipient for d in message.deliveries]
+            found = suppression.listed_among(conn, message.account_id, recipients)
+            stored = hold(message, found) if found else message
+            emails.insert_message(conn, stored)
+            return stored
+
+        return await self.db.write(job)
