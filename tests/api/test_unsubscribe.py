@@ -364,3 +364,16 @@ def test_the_same_address_twice_in_one_request_is_one_entry_on_every_engine(
     dupes = ["ann@x.org", "ANN@x.org"]
     assert call(any_server, tenant, "DELETE", json={"emails": dupes}).status_code == 200
     assert listed(any_server, tenant) == []
+
+
+def test_the_most_addresses_with_long_comments_fit_the_body_limit(server: RunningServer) -> None:
+    tenant = server.tenant()
+    most = server.runtime.settings.max_unsubscribe_emails
+    local = "x" * 64
+    entries = [
+        {"email": f"{local}{n}@{'d' * 240}.example.org", "comment": "c" * 1024} for n in range(most)
+    ]
+    for body in ({"json": {"emails": json.dumps(entries)}}, {"data": {"emails": php(entries)}}):
+        answer = call(server, tenant, "POST", **body)
+        assert answer.status_code == 200, answer.text[:200]
+    assert len(listed(server, tenant, limit=500)) == 500

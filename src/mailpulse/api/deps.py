@@ -44,9 +44,9 @@ def info_body(settings: Settings) -> int:
 
 
 def unsubscribe_body(settings: Settings) -> int:
-    """POST / DELETE ``/smtp/unsubscribe``: ``max_unsubscribe_emails`` addresses (320
-    characters at most) with a comment (cut at 1,024), as JSON inside a JSON string or PHP
-    ``serialize()`` in a form, about 2 KiB each at worst, plus the small-body allowance."""
+    """POST / DELETE ``/smtp/unsubscribe``: 2 KiB per address of ``max_unsubscribe_emails``
+    (an address of up to 320 characters and a comment of up to 1,024 ASCII characters, as JSON
+    inside a JSON string or PHP ``serialize()`` in a form), plus the small-body allowance."""
     return settings.max_unsubscribe_emails * 2048 + settings.http_small_body_bytes
 
 

@@ -56,6 +56,12 @@ class ListUnsubscribe:
 
     @classmethod
     def for_settings(cls, settings: Settings) -> ListUnsubscribe:
+        if not settings.public_url:
+            log.warning(
+                "public_url is not set: List-Unsubscribe links point at %s, which recipients "
+                "cannot reach; set MAILPULSE_PUBLIC_URL",
+                settings.base_url(),
+            )
         return cls(
             Signer(settings.resolved_secret_key()), settings.base_url(), bounce_domain(settings)
         )
