@@ -377,3 +377,17 @@ def test_the_most_addresses_with_long_comments_fit_the_body_limit(server: Runnin
         answer = call(server, tenant, "POST", **body)
         assert answer.status_code == 200, answer.text[:200]
     assert len(listed(server, tenant, limit=500)) == 500
+
+
+def test_each_held_recipient_leaves_one_log_line_naming_the_decision(
+    server: RunningServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    tenant = server.tenant()
+    assert call(server, tenant, "POST", json={"emails": ["rita@example.org"]}).status_code == 200
+    with caplog.at_level("INFO", logger="mailpulse.core.submit"):
+        answer = send(server, tenant, {"email": mail(tenant, cc=[{"email": "sam@example.org"}])})
+    lines = [r.getMessage() for r in caplog.records if r.name == "mailpulse.core.submit"]
+    assert lines == [
+        "recipient is on the suppression list (unsubscribed by the sender), holding: "
+        f"delivery {answer.json()['id']}, account {tenant.id}, rita@example.org"
+    ]
