@@ -17,8 +17,8 @@ message and of what the list says about its recipients; the store runs it inside
 transaction that stores the message, right after one indexed lookup of the recipients
 (``SubmitStore.save``). So the list is read in the very transaction that writes the deliveries
 (an unsubscribe committed just before is never missed), and the step costs that one lookup on
-the writer's connection, not a round trip of its own through the reader pool (which cost about
-as much again as the rest of a send's store work: bench/README.md).
+the writer's connection, not a round trip of its own through the reader pool (measured at
++0.26 ms of CPU per send: bench/README.md).
 """
 
 from __future__ import annotations
