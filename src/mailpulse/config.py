@@ -61,6 +61,10 @@ def _config_file() -> Path | None:
     return default if default.exists() else None
 
 
+_PUBLIC_URL = re.compile(r"https?://[!#-;=?-~]+")  # printable ASCII but space, '"', '<', '>'
+_DOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid")
 
@@ -77,7 +81,11 @@ class Settings(BaseSettings):
     # HTTP API
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=0, le=65535)
-    public_url: str = Field(default="", description="base URL printed in examples and links")
+    public_url: str = Field(
+        default="",
+        description="base URL printed in examples and links, and of the List-Unsubscribe links "
+        "in outgoing mail (https://… in production)",
+    )
     processes: int = Field(
         default=0,
         ge=0,
@@ -87,12 +95,21 @@ class Settings(BaseSettings):
     hostname: str = Field(
         default="", description="this host's name, used in Message-IDs (default: the FQDN)"
     )
+    list_unsubscribe: bool = Field(
+        default=True,
+        description="give every outgoing copy its own List-Unsubscribe and "
+        "List-Unsubscribe-Post headers (RFC 2369, RFC 8058); each recipient then gets its own "
+        "SMTP transaction",
+    )
+    bounce_domain: str = Field(
+        default="",
+        description="the domain of VERP return paths and of the List-Unsubscribe mailto "
+        "(default: the hostname setting, else the FQDN)",
+    )
 
     # The bounce receiver (inbound/): DSNs, complaints and unsubscribe mail come back to
     # ``bounce+<token>@<bounce domain>`` / ``unsubscribe+<token>@<bounce domain>``. The bounce
     # domain's MX points at this host, port 25, forwarded to bounce_port.
-    # bounce_domain: default the ``hostname`` setting, else the FQDN (resolved_bounce_domain)
-    bounce_domain: str = ""
     bounce_host: str = Field(default="127.0.0.1", description="where the bounce receiver listens")
     bounce_port: int = Field(
         default=2526,
@@ -144,6 +161,9 @@ class Settings(BaseSettings):
     max_recipients: int = 100
     max_message_bytes: int = 25 * 1024 * 1024
     max_info_ids: int = 500
+    max_unsubscribe_emails: int = Field(
+        default=1000, ge=1, description="addresses per POST or DELETE /smtp/unsubscribe"
+    )
     list_default_limit: int = 100
     list_max_limit: int = 500
 
@@ -254,6 +274,21 @@ class Settings(BaseSettings):
     command_timeout: float = Field(
         default=60.0, description="seconds to wait for the reply to any SMTP command"
     )
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        # It is written into List-Unsubscribe headers: printable ASCII only, no spaces.
+        if value and not _PUBLIC_URL.fullmatch(value):
+            raise ValueError("not an http:// or https:// URL of printable ASCII without spaces")
+        return value
+
+    @field_validator("bounce_domain")
+    @classmethod
+    def _bounce_domain(cls, value: str) -> str:
+        if value and not _DOMAIN.fullmatch(value):
+            raise ValueError("not a domain name (letters, digits, '-' and '.')")
+        return value
 
     @field_validator("database_url")
     @classmethod

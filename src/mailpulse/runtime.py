@@ -82,8 +82,9 @@ class Runtime:
     # multiply that by the thread pool's size.
     secret_checks: asyncio.Semaphore
     resubscriber: Resubscriber
-    #: signed tokens that leave and come back: VERP return paths, unsubscribe links (core/signing)
-    signing: Signer
+    #: signs and checks the tokens of links and addresses in outgoing mail (core/signing.py):
+    #: VERP return paths, unsubscribe and resubscribe links
+    links: Signer
     worker: DeliveryWorker | None = None
     worker_task: asyncio.Task[None] | None = None
 
@@ -136,7 +137,7 @@ def build_runtime(
         token_throttle=throttle,
         secret_checks=asyncio.Semaphore(settings.token_checks_at_once),
         resubscriber=resubscriber,
-        signing=signing,
+        links=signing,
     )
 
 
@@ -149,7 +150,7 @@ async def running_worker(runtime: Runtime) -> AsyncIterator[DeliveryWorker]:
         runtime.db,
         settings,
         clock=runtime.clock,
-        personaliser=for_settings(settings, runtime.signing),
+        personaliser=for_settings(settings, runtime.links),
     )
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop), name="delivery-worker")
@@ -181,7 +182,7 @@ def bounce_receiver(runtime: Runtime) -> BounceReceiver:
     settings = runtime.settings
     return BounceReceiver(
         runtime.db,
-        Addresses(runtime.signing, settings.resolved_bounce_domain()),
+        Addresses(runtime.links, settings.resolved_bounce_domain()),
         runtime.clock,
         settings.bounce_host,
         settings.bounce_port,

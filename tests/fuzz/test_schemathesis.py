@@ -39,6 +39,19 @@ POSITIVE_REFUSALS = {
     # Only an address on the account's suppression list can be asked (422 `Blocked email not
     # found`), from an active sender, at most 5 a day.
     "resubscribe": ["422"],
+    # An item the schema allows may still not be an address (`Wrong email parameter`).
+    "unsubscribeAdd": ["400", "422"],
+    "unsubscribeRemove": ["400", "422"],
+    "unsubscribeSearch": ["422"],
+}
+
+
+# Operations whose refusal of a body the schema does not allow is not a 4xx of content: the
+# one-click page never reads its body for meaning (RFC 8058 providers vary), only bounds its
+# size, so a schema-violating body is answered like any other (404 for a random token), or 413
+# when it is over 1 KiB.
+NEGATIVE_REFUSALS = {
+    "unsubscribeOneClick": ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422"],
 }
 
 
@@ -68,6 +81,13 @@ checks.positive_data_acceptance.expected-statuses = {
         }
 """
         for operation, statuses in POSITIVE_REFUSALS.items()
+    ) + "\n".join(
+        f"""
+[[operations]]
+include-operation-id = "{operation}"
+checks.negative_data_rejection.expected-statuses = {statuses}
+"""
+        for operation, statuses in NEGATIVE_REFUSALS.items()
     )
     return SchemathesisConfig.from_str(
         f"""

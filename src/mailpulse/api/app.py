@@ -13,7 +13,17 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mailpulse import __version__
 from mailpulse.api import bounces as bounce_list
-from mailpulse.api import compat, emails, errors, health, oauth, openapi, resubscribe
+from mailpulse.api import (
+    compat,
+    emails,
+    errors,
+    health,
+    oauth,
+    openapi,
+    resubscribe,
+    unsubscribe,
+    unsubscribe_page,
+)
 from mailpulse.api.json import JSONResponse
 from mailpulse.runtime import (
     FATAL_EXIT_STATUS,
@@ -102,6 +112,8 @@ def create_app(
             *emails.ROUTES,
             *bounce_list.ROUTES,
             *resubscribe.ROUTES,
+            *unsubscribe.ROUTES,
+            *unsubscribe_page.ROUTES,
             *openapi.ROUTES,
             *health.ROUTES,
         ]

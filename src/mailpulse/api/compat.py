@@ -268,6 +268,11 @@ def decode_structured(value: Any, shape: Shape = DEFAULT_SHAPE) -> Any:
     raise _badly_formed()
 
 
+def looks_php_serialized(text: str) -> bool:
+    """Whether ``text`` starts like a PHP ``serialize()`` value (``a:``, ``s:``, ``N;`` …)."""
+    return _PHP_SERIALIZED.match(text) is not None
+
+
 class _BudgetedStream(BytesIO):
     """phpserialize reads a few times per value: a budget of reads bounds the values it builds
     (its pure-Python parser is slow, so a million small members would cost seconds)."""
@@ -382,6 +387,12 @@ def _int_keyed_values(mapping: dict[Any, Any]) -> list[Any] | None:
     """The values of a non-empty map keyed by ints or digit strings (a PHP array), in key order."""
     order = index_order(mapping)
     return None if order is None else [mapping[key] for key in order]
+
+
+def int_keyed_values(mapping: dict[Any, Any]) -> list[Any] | None:
+    """A PHP array sent as an object (``{"0": …, "2": …}``, keys in any order, with gaps) as
+    the list of its values in key order; None when ``mapping`` is not one."""
+    return _int_keyed_values(mapping)
 
 
 def _reply_to(value: Any) -> Any:

@@ -43,6 +43,19 @@ def info_body(settings: Settings) -> int:
     return settings.max_info_ids * 128 + settings.http_small_body_bytes
 
 
+def unsubscribe_body(settings: Settings) -> int:
+    """POST / DELETE ``/smtp/unsubscribe``: 2 KiB per address of ``max_unsubscribe_emails``
+    (an address of up to 320 characters and a comment of up to 1,024 ASCII characters, as JSON
+    inside a JSON string or PHP ``serialize()`` in a form), plus the small-body allowance."""
+    return settings.max_unsubscribe_emails * 2048 + settings.http_small_body_bytes
+
+
+def page_body(settings: Settings) -> int:
+    """The public one-click unsubscribe page: RFC 8058's ``List-Unsubscribe=One-Click`` or the
+    page's own form; nothing in it is read. 1 KiB."""
+    return 1024
+
+
 def send_body(settings: Settings) -> int:
     """A send: the message-size limit plus encoding overhead (base64 grows content by 4/3; JSON
     strings, form encoding and PHP serialize add a little more)."""
@@ -78,6 +91,13 @@ def public(
         return await handler(request)
 
     return Route(path, endpoint, methods=[method])
+
+
+async def body_of(request: Request) -> bytes:
+    """The raw body, within the route's limit (see :func:`params` for decoded ones)."""
+    settings = runtime(request).settings
+    limit = request.scope.get(_LIMIT_KEY) or small_body(settings)
+    return await read_body(request, limit, settings.http_body_timeout)
 
 
 def authenticated(

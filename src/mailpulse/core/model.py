@@ -61,6 +61,8 @@ class NewDelivery:
     public_id: str
     recipient: str
     kind: str
+    #: not to be sent: the recipient is on the suppression list; the answer says why
+    held: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,17 +1,30 @@
 """The submit pipeline: the story of one email from request to queue.
 
-    check the account → read the request → check the sender → render → compose → store
+    check the account → read the request → check the sender → render → compose
+    → suppress + store
 
 Each step is a short function that either hands its result on or stops the story with an
 :class:`ApiError`. Nothing is written until the last step, and that step writes the message and
 every recipient's queued delivery in one transaction: the caller hears ``{"result": true}`` only
-after that commit. Later capabilities (suppression, templates, tracking links, DKIM) are further
-steps in the same list.
+after that commit. Later capabilities (templates, tracking links, DKIM) are further steps in the
+same list.
+
+``suppress`` holds back the recipients on the account's suppression list: such a delivery is
+still accepted and recorded, with status ``suppressed`` and an answer saying why
+(core/suppression.py), but never queued; the others are queued as usual, and the send answers
+``{"result": true, "id"}`` even when every recipient is held. It is a pure function of the
+message and of what the list says about its recipients; the store runs it inside the
+transaction that stores the message, right after one indexed lookup of the recipients
+(``SubmitStore.save``). So the list is read in the very transaction that writes the deliveries
+(an unsubscribe committed just before is never missed), and the step costs that one lookup on
+the writer's connection, not a round trip of its own through the reader pool (measured at
++0.26 ms of CPU per send: bench/README.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -19,9 +32,15 @@ from mailpulse.core import errors
 from mailpulse.core.clock import Clock
 from mailpulse.core.ids import IdFactory
 from mailpulse.core.model import EmailRequest, NewDelivery, NewMessage
+from mailpulse.core.suppression import ANSWER_PREFIX, Listed
 from mailpulse.core.validate import Limits, parse_email
 from mailpulse.mime.compose import compose
 from mailpulse.mime.plaintext import html_to_text
+
+log = logging.getLogger(__name__)
+
+#: what ``suppress`` is: the message, and its recipients found on the list (keyed lower-cased)
+Hold = Callable[[NewMessage, Mapping[str, Listed]], NewMessage]
 
 
 class SubmitStore(Protocol):
@@ -33,7 +52,11 @@ class SubmitStore(Protocol):
 
     async def template_exists(self, account_id: int, template_id: str) -> bool: ...
 
-    async def save(self, message: NewMessage) -> None: ...
+    async def save(self, message: NewMessage, hold: Hold) -> NewMessage:
+        """Store ``message`` in one transaction: first look its recipients up on the account's
+        suppression list (one indexed lookup) and, when any is there, store ``hold(message,
+        found)`` instead. Returns the message as stored."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -56,8 +79,9 @@ class Submitter:
         await self.check_sender(account_id, request)
         request = await self.render(account_id, request)
         message = self.compose(account_id, request, sender_ip)
-        await self.store.save(message)
-        if self.on_queued is not None:
+        message = await self.store.save(message, suppress)
+        held = log_held(message)
+        if self.on_queued is not None and held < len(message.deliveries):
             self.on_queued()
         return Submitted(
             id=message.deliveries[0].public_id, ids=tuple(d.public_id for d in message.deliveries)
@@ -103,3 +127,32 @@ class Submitter:
                 for pid, (kind, address) in zip(ids, recipients, strict=True)
             ),
         )
+
+
+def suppress(message: NewMessage, listed: Mapping[str, Listed]) -> NewMessage:
+    """The message with each recipient on the suppression list held, its answer saying why."""
+    return replace(
+        message,
+        deliveries=tuple(
+            delivery
+            if (found := listed.get(delivery.recipient.lower())) is None
+            else replace(delivery, held=found.answer())
+            for delivery in message.deliveries
+        ),
+    )
+
+
+def log_held(message: NewMessage) -> int:
+    """One line per suppression decision, after the commit that recorded it; how many."""
+    held = 0
+    for delivery in message.deliveries:
+        if delivery.held is not None:
+            held += 1
+            log.info(
+                "recipient is on the suppression list (%s), holding: delivery %s, account %d, %s",
+                delivery.held.removeprefix(ANSWER_PREFIX),
+                delivery.public_id,
+                message.account_id,
+                delivery.recipient,
+            )
+    return held

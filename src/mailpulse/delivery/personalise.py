@@ -20,6 +20,7 @@ from mailpulse.core.signing import Signer
 from mailpulse.delivery import verp
 from mailpulse.delivery.queue import ClaimedDelivery, StoredMessage
 from mailpulse.delivery.session import Transaction
+from mailpulse.delivery.unsubscribe_headers import ListUnsubscribe
 
 Step = Callable[[StoredMessage, ClaimedDelivery], StoredMessage]
 
@@ -54,4 +55,6 @@ def for_settings(settings: Settings, signer: Signer | None = None) -> Personalis
     signer = signer or Signer(settings.resolved_secret_key())
     steps: list[Step] = []
     steps.append(verp.verp_step(signer, settings.resolved_bounce_domain()))
+    if settings.list_unsubscribe:
+        steps.append(ListUnsubscribe.for_settings(settings, signer))
     return Personaliser(steps)

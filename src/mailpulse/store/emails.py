@@ -29,7 +29,8 @@ _INSERT_DELIVERY = deliveries.insert()
 
 
 def insert_message(conn: Connection, message: NewMessage) -> int:
-    """Store the message and queue one delivery per recipient; returns the message row id."""
+    """Store the message and queue one delivery per recipient (a recipient held by the
+    suppression list is recorded as ``suppressed``, never queued); returns the message row id."""
     message_row: int = conn.execute(
         _INSERT_MESSAGE,
         {
@@ -58,14 +59,16 @@ def insert_message(conn: Connection, message: NewMessage) -> int:
                 "recipient_domain": d.recipient.rpartition("@")[2].lower(),
                 "kind": d.kind,
                 "sender": sender,
-                "status": status.QUEUED,
+                "status": status.QUEUED if d.held is None else status.SUPPRESSED,
+                "smtp_answer_data": d.held or "",
                 "created_at": message.created_at,
                 "updated_at": message.created_at,
             }
             for d in message.deliveries
         ],
     )
-    # (triggers put each new pending delivery in delivery_queue, migration 0002, and count it
+    # (triggers put each new pending delivery in delivery_queue, migration 0002 — a suppressed
+    # one is not pending, so it is never queued — and count every one
     # in log_counts, migration 0004)
     return message_row
 

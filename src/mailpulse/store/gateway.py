@@ -9,9 +9,12 @@ the same window (``auth_cache_seconds``).
 
 from __future__ import annotations
 
+from sqlalchemy import Connection
+
 from mailpulse.core.access import AccessControl, AccountState
 from mailpulse.core.model import NewMessage
-from mailpulse.store import accounts, emails
+from mailpulse.core.submit import Hold
+from mailpulse.store import accounts, emails, suppression
 from mailpulse.store.db import Database
 
 
@@ -43,5 +46,12 @@ class SqlSubmitStore:
         # Stored templates arrive with the templates issue; until then no id names one.
         return False
 
-    async def save(self, message: NewMessage) -> None:
-        await self.db.write(lambda conn: emails.insert_message(conn, message))
+    async def save(self, message: NewMessage, hold: Hold) -> NewMessage:
+        def job(conn: Connection) -> NewMessage:
+            recipients = [d.recipient for d in message.deliveries]
+            found = suppression.listed_among(conn, message.account_id, recipients)
+            stored = hold(message, found) if found else message
+            emails.insert_message(conn, stored)
+            return stored
+
+        return await self.db.write(job)

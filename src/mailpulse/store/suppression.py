@@ -9,15 +9,19 @@ account id: one tenant's list is invisible to another.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
 
+from mailpulse.core.suppression import Listed
 from mailpulse.store.tables import suppressions
+from mailpulse.store.text import storable
 
 #: most addresses looked up in one statement (SQLite's default host-parameter limit is 32766)
 LOOKUP_CHUNK = 500
@@ -50,6 +54,92 @@ def suppressed_among(conn: Connection, account_id: int, emails: Iterable[str]) -
         )
         found.update(row[0] for row in rows)
     return found
+
+
+_FLAGS = (
+    suppressions.c.unsubscribe_by_link,
+    suppressions.c.unsubscribe_by_user,
+    suppressions.c.spam_complaint,
+)
+_LISTED_COLUMNS = (
+    "email, unsubscribe_by_link, unsubscribe_by_user, spam_complaint, bounced, bounce_category"
+)
+
+
+@functools.cache
+def _listed_sql(placeholder: str, count: int) -> str:
+    """The lookup of ``count`` addresses as driver SQL: the submit pipeline runs it in every
+    send's transaction, and skipping SQLAlchemy's per-call compilation of an expanding IN
+    halves its cost (about 16 µs instead of 36 on SQLite)."""
+    marks = ", ".join([placeholder] * count)
+    return (
+        f"SELECT {_LISTED_COLUMNS} FROM {suppressions.name} "
+        f"WHERE account_id = {placeholder} AND email IN ({marks})"
+    )
+
+
+def listed_among(conn: Connection, account_id: int, emails: Iterable[str]) -> dict[str, Listed]:
+    """Which of ``emails`` are on the account's list and why, keyed by the lower-cased address:
+    one indexed lookup per chunk (``uq_suppressions_account_email``); a send is one chunk."""
+    wanted = sorted({e.lower() for e in emails if storable(e)})
+    placeholder = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    found: dict[str, Listed] = {}
+    for start in range(0, len(wanted), LOOKUP_CHUNK):
+        chunk = wanted[start : start + LOOKUP_CHUNK]
+        sql = _listed_sql(placeholder, len(chunk))
+        for row in conn.exec_driver_sql(sql, (account_id, *chunk)):
+            email, by_link, by_user, complaint, bounced, category = row
+            found[email] = Listed(
+                email, bool(by_link), bool(by_user), bool(complaint), bool(bounced), category
+            )
+    return found
+
+
+def _unsubscribed() -> sa.ColumnElement[bool]:
+    """SendPulse's unsubscribe list: any unsubscribe flag (an address that only bounced is on
+    the bounce list, GET /smtp/bounces/day, and not here)."""
+    return sa.or_(*(flag != 0 for flag in _FLAGS))
+
+
+def list_unsubscribed(
+    conn: Connection,
+    account_id: int,
+    *,
+    limit: int,
+    offset: int = 0,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """A page of the unsubscribe list, newest first (``ix_suppressions_account_created``):
+    email, the three 0/1 flags and ``created_at`` (when the address was first listed)."""
+    conditions = [suppressions.c.account_id == account_id, _unsubscribed()]
+    if since is not None:
+        conditions.append(suppressions.c.created_at >= since)
+    if until is not None:
+        conditions.append(suppressions.c.created_at < until)
+    query = (
+        sa.select(suppressions.c.email, *_FLAGS, suppressions.c.created_at)
+        .where(*conditions)
+        .order_by(suppressions.c.created_at.desc(), suppressions.c.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    result = conn.execute(query)
+    keys = list(result.keys())
+    return [dict(zip(keys, row, strict=True)) for row in result]
+
+
+def is_unsubscribed(conn: Connection, account_id: int, email: str) -> bool:
+    """Whether ``email`` is on the account's unsubscribe list (as :func:`list_unsubscribed`
+    would show it): one indexed lookup."""
+    if not storable(email):
+        return False
+    query = sa.select(sa.literal(1)).where(
+        suppressions.c.account_id == account_id,
+        suppressions.c.email == email.lower(),
+        _unsubscribed(),
+    )
+    return conn.execute(query).first() is not None
 
 
 def add(conn: Connection, account_id: int, entries: Iterable[Suppress], now: datetime) -> int:

@@ -24,10 +24,19 @@ from mailpulse.api.openapi import (
     health,
     oauth,
     resubscribe,
+    unsubscribe,
 )
 
 # One module per resource, each with PATHS and SCHEMAS. Order is the order of the docs page.
-FRAGMENTS: tuple[ModuleType, ...] = (oauth, emails, email_log, bounces, resubscribe, health)
+FRAGMENTS: tuple[ModuleType, ...] = (
+    oauth,
+    emails,
+    email_log,
+    bounces,
+    unsubscribe,
+    resubscribe,
+    health,
+)
 
 _DESCRIPTION = """\
 The official SendPulse SDKs work against it by changing only their base URL.
@@ -52,6 +61,10 @@ _TAGS = [
         "the link it follows.",
     },
     {"name": "Bounces", "description": "Recipients whose mail failed for good."},
+    {
+        "name": "Unsubscribes",
+        "description": "The unsubscribe list, and the public pages of List-Unsubscribe links.",
+    },
     {"name": "Service", "description": "mailpulse's own endpoints (not SendPulse's)."},
 ]
 
