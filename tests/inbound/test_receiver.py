@@ -239,7 +239,7 @@ async def test_mail_to_the_unsubscribe_address_unsubscribes_by_link(
 ) -> None:
     public_id = delivered(ddb)
     account_id = delivery(ddb, RECIPIENT).account_id
-    token = signer.sign("unsubscribe", str(account_id), RECIPIENT, public_id)
+    token = signer.sign("unsubscribe-mail", public_id)
     address = f"unsubscribe+{token}@{BOUNCE_DOMAIN}"
     message = (
         f"From: {RECIPIENT}\r\nTo: {address}\r\nSubject: unsubscribe\r\n\r\nunsubscribe\r\n"

@@ -66,7 +66,9 @@ class ListUnsubscribe:
         """The two header fields, folded, each line ending in CRLF; b"" if they cannot fit."""
         token = unsubscribe.token(self.signer, account_id, recipient, delivery).encode("ascii")
         first = b"List-Unsubscribe: <" + self.link_prefix + token + b">,"
-        second = b" <mailto:" + unsubscribe.MAILTO_PREFIX.encode() + token + self.mailto_suffix
+        mail_token = unsubscribe.mail_token(self.signer, delivery).encode("ascii")
+        second = b" <mailto:" + unsubscribe.MAILTO_PREFIX.encode() + mail_token
+        second += self.mailto_suffix
         second += b">"
         if max(len(first), len(second)) > MAX_LINE:
             log.warning(

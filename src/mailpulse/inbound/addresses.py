@@ -1,7 +1,7 @@
 """Which addresses of the bounce domain exist, and what each one names.
 
     bounce+<token>@<bounce domain>        a VERP return path (delivery/verp.py): one delivery
-    unsubscribe+<token>@<bounce domain>   a List-Unsubscribe mailto: (account, address, delivery)
+    unsubscribe+<token>@<bounce domain>   a List-Unsubscribe mailto: one delivery (its recipient)
     fbl@<bounce domain>                   where feedback loops send complaints (ARF); the
                                           delivery is then named by the VERP return path
                                           inside the report
@@ -16,11 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from mailpulse.core import unsubscribe
 from mailpulse.core.signing import Signer
 from mailpulse.delivery import verp
 
-UNSUBSCRIBE_PURPOSE: Final = "unsubscribe"
-UNSUBSCRIBE_PREFIX: Final = "unsubscribe+"
+UNSUBSCRIBE_PREFIX: Final = unsubscribe.MAILTO_PREFIX
 FEEDBACK_LOCAL: Final = "fbl"
 
 
@@ -35,8 +35,6 @@ class BounceAddress:
 class UnsubscribeAddress:
     """``unsubscribe+<token>``: the recipient of a delivery asks to be taken off the list."""
 
-    account_id: int
-    email: str
     public_id: str
 
 
@@ -74,13 +72,8 @@ class Addresses:
         return verp.delivery_of(self.signer, token)
 
     def unsubscribe_token(self, token: str) -> UnsubscribeAddress | None:
-        fields = self.signer.verify(UNSUBSCRIBE_PURPOSE, token)
-        if fields is None or len(fields) != 3:
-            return None
-        account, email, public_id = fields
-        if not account.isdigit() or "@" not in email:
-            return None
-        return UnsubscribeAddress(int(account), email, public_id)
+        public_id = unsubscribe.mail_delivery(self.signer, token)
+        return None if public_id is None else UnsubscribeAddress(public_id)
 
     def return_path_delivery(self, text: str) -> str | None:
         """The delivery named by a VERP return path found in ``text`` (an Original-Mail-From

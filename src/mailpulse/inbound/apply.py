@@ -156,23 +156,21 @@ def _complaint(conn: Connection, action: Complaint, now: datetime) -> str:
 
 
 def _unsubscribe(conn: Connection, action: Unsubscribe, now: datetime) -> str:
-    d = deliveries
-    delivery_id = conn.execute(
-        select(d.c.id).where(d.c.public_id == action.public_id, d.c.account_id == action.account_id)
-    ).scalar_one_or_none()
-    entry = Suppress(action.email, unsubscribe_by_link=True, comment="unsubscribed by mail")
-    suppression.add(conn, action.account_id, [entry], now)
+    row = _delivery(conn, action.public_id)
+    if row is None:
+        return f"unsubscribe by mail for delivery {action.public_id}, which does not exist: dropped"
+    entry = Suppress(row.recipient, unsubscribe_by_link=True, comment="unsubscribed by mail")
+    suppression.add(conn, row.account_id, [entry], now)
     _event(
         conn,
-        action.account_id,
-        delivery_id,
+        row.account_id,
+        row.id,
         "unsubscribe",
-        {"_now": now, "email_id": action.public_id, "recipient": action.email, "by": "mail"},
+        {"_now": now, "email_id": action.public_id, "recipient": row.recipient, "by": "mail"},
     )
-    domain = action.email.rpartition("@")[2].lower()
     return (
-        f"account {action.account_id}: unsubscribe by mail (delivery {action.public_id}) "
-        f"for an address at {domain}, address unsubscribed"
+        f"account {row.account_id}: unsubscribe by mail (delivery {action.public_id}) "
+        f"for an address at {row.recipient_domain}, address unsubscribed"
     )
 
 

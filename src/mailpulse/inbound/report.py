@@ -48,8 +48,6 @@ class Complaint:
 
 @dataclass(frozen=True, slots=True)
 class Unsubscribe:
-    account_id: int
-    email: str
     public_id: str
 
 
@@ -115,7 +113,7 @@ def read(
     actions: list[Action] = []
     for target in targets:
         if isinstance(target, UnsubscribeAddress):
-            actions.append(Unsubscribe(target.account_id, target.email, target.public_id))
+            actions.append(Unsubscribe(target.public_id))
         elif isinstance(target, BounceAddress):
             actions.append(_bounce_report(message, mail_from, target.public_id))
         elif isinstance(target, FeedbackAddress):
