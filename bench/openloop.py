@@ -75,6 +75,7 @@ class LatencyBook:
 
     counted_from: float
     latencies: list[float] = field(default_factory=list)
+    timeline: list[tuple[float, float]] = field(default_factory=list)  # (due, latency)
     lateness: list[float] = field(default_factory=list)  # due → a connection was free
     errors: int = 0
     client_lag: float = 0.0  # the longest the client's own loop was late to start a request
@@ -91,6 +92,7 @@ class LatencyBook:
         self.lateness.append(max(0.0, sent - due))
         if ok:
             self.latencies.append(done - due)
+            self.timeline.append((due, done - due))
         else:
             self.errors += 1
 
@@ -102,6 +104,18 @@ class LatencyBook:
 
     def quantile_ms(self, q: float) -> float:
         return quantile_ms(self.latencies, q)
+
+    def worst_seconds(self, over: float, top: int = 5) -> list[tuple[float, int, float]]:
+        """The ``top`` one-second windows (by due time, from the first) with the most requests
+        slower than ``over`` seconds: (second, how many, the slowest), worst first."""
+        if self.first_due is None:
+            return []
+        slow: dict[int, list[float]] = {}
+        for due, latency in self.timeline:
+            if latency > over:
+                slow.setdefault(int(due - self.first_due), []).append(latency)
+        ranked = sorted(slow.items(), key=lambda item: (-len(item[1]), item[0]))[:top]
+        return [(float(second), len(values), max(values)) for second, values in ranked]
 
 
 def quantile_ms(values: Sequence[float], q: float) -> float:
@@ -202,9 +216,11 @@ def main() -> None:
                     profiler = start_profile(
                         server.process.pid, args.profile, args.profile_seconds, True
                     )
+                client0 = time.process_time()
                 book = asyncio.run(
                     open_loop(port, requests, args.rate, args.connections, args.warmup)
                 )
+                client_cpu = time.process_time() - client0
                 cpu1, busy1 = tree_cpu(tree), machine_busy()
                 if profiler is not None:
                     profiler.communicate(timeout=args.profile_seconds + 60)
@@ -234,12 +250,20 @@ def main() -> None:
             "server CPU (all threads / main threads)",
             f"{cpu1[0] - cpu0[0]:.1f} / {cpu1[1] - cpu0[1]:.1f} s",
         ),
+        (
+            "client CPU (this process) total / per request",
+            f"{client_cpu:.1f} s / {client_cpu / count * 1000:.3f} ms",
+        ),
         ("machine busy during the run", f"{busy_share(busy0, busy1) * 100:.0f} %"),
     ]
     if sink is not None:
         rows.append(("messages at the sink by the end", f"{sink.count:,}"))
     for label, value in rows:
         print(f"  {label:<42} {value}")
+    worst = book.worst_seconds(0.020)
+    if worst:
+        print("  seconds with most answers over 20 ms (second: count, slowest):")
+        print("    " + ", ".join(f"{s:.0f}: {n}, {m * 1000:.0f} ms" for s, n, m in worst))
     if args.profile:
         summarise_profile(args.profile)
 
