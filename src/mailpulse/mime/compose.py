@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 import secrets
 from datetime import UTC, datetime
@@ -102,7 +103,7 @@ def compose(request: EmailRequest, *, message_id: str, date: datetime) -> bytes:
 def _root_headers(request: EmailRequest, message_id: str, date: datetime) -> list[_Prefolded]:
     when = date.replace(tzinfo=UTC) if date.tzinfo is None else date.astimezone(UTC)
     headers = [
-        _Prefolded("Date", [format_datetime(when)]),
+        _date_header(when.replace(microsecond=0)),
         _address_field("From", (request.sender,)),
     ]
     if request.to:
@@ -117,6 +118,12 @@ def _root_headers(request: EmailRequest, message_id: str, date: datetime) -> lis
         _MIME_VERSION,
     ]
     return headers
+
+
+@functools.lru_cache(maxsize=4)
+def _date_header(when: datetime) -> _Prefolded:
+    """The Date header of a second (formatting it was a fortieth of an accept)."""
+    return _Prefolded("Date", [format_datetime(when)])
 
 
 # -- without attachments: written directly ------------------------------------------------------
