@@ -33,6 +33,7 @@ import asyncio
 import collections
 import contextlib
 import gc
+import os
 import statistics
 import subprocess
 import sys
@@ -267,6 +268,15 @@ async def open_loop(
     return book
 
 
+def set_autogroup_nice(nice: int) -> None:
+    """With the kernel's autogroup scheduling (``/proc/sys/kernel/sched_autogroup_enabled``), CPU
+    time is shared between sessions first: on a machine where N other sessions run test suites,
+    this bench and its server, in one session, get about 1/(N+1) of it whatever their own nice
+    value. Giving the session a weight (needs root, and a session of its own: ``setsid``)
+    measures the server as on a machine less shared."""
+    Path("/proc/self/autogroup").write_text(str(nice))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -278,10 +288,17 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=2048, help="HTML bytes per message")
     parser.add_argument("--api-only", action="store_true", help="mailpulse api: no delivery")
     parser.add_argument("--set", action="append", default=[], help="KEY=VALUE server setting")
+    parser.add_argument(
+        "--autogroup-nice",
+        type=int,
+        help="give this bench's session (run it under `setsid`) this scheduler weight (nice)",
+    )
     parser.add_argument("--profile", type=Path, help="py-spy raw profile of the server to FILE")
     parser.add_argument("--profile-seconds", type=int, default=10)
     args = parser.parse_args()
     count = int(args.rate * (args.seconds + args.warmup))
+    if args.autogroup_nice is not None:
+        set_autogroup_nice(args.autogroup_nice)
     settings: dict[str, str] = {}
     for item in args.set:
         key, _, value = item.partition("=")
@@ -308,6 +325,7 @@ def main() -> None:
                         server.process.pid, args.profile, args.profile_seconds, True
                     )
                 client0 = time.process_time()
+                started_at = time.time()
                 with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
                     book = runner.run(
                         open_loop(port, requests, args.rate, args.connections, args.warmup)
@@ -322,6 +340,7 @@ def main() -> None:
     mode = "serve, relaying to smtp-sink" if sink is not None else "api only"
     lateness = statistics.mean(book.lateness) * 1000 if book.lateness else float("nan")
     print(f"\n== open loop, {mode}, {args.connections} connections")
+    print(f"  load from {started_at:.2f} (epoch s) to {time.time():.2f}")
     rows = [
         (
             "rate asked",
@@ -345,6 +364,12 @@ def main() -> None:
         (
             "client CPU (this process) total / per request",
             f"{client_cpu:.1f} s / {client_cpu / count * 1000:.3f} ms",
+        ),
+        (
+            "scheduler",
+            Path("/proc/self/autogroup").read_text().strip() + f", session {os.getsid(0)}"
+            if args.autogroup_nice is not None
+            else "shared with the caller's session",
         ),
         ("machine busy during the run", f"{busy_share(busy0, busy1) * 100:.0f} %"),
     ]
