@@ -1,8 +1,12 @@
 """Turn a validated :class:`EmailRequest` into the RFC 5322 bytes we sign, store and deliver.
 
-The standard library's ``email`` package builds the MIME tree and writes the parts: bodies
-(7bit, quoted-printable or base64), attachments and their RFC 2231 file names. The top-level
-headers we write ourselves and hand to it as pre-folded header objects (``EmailPolicy``
+A message with attachments is built and written by the standard library's ``email``
+package (bodies 7bit, quoted-printable or base64, attachments and their RFC 2231 file names).
+A message without (one text part, or a text and an HTML part: nearly every send) is written
+here directly, in exactly the bytes the package writes for the same tree — a property test
+checks the two against each other — because building the tree and running the generator over
+it was most of a compose, and a compose a fifth of an accept. The top-level headers we fold
+ourselves in both cases (handed to the package as pre-folded header objects: ``EmailPolicy``
 stores and writes any header object with a ``name`` and a ``fold`` method as it is), because
 Python 3.11's folder gets them wrong:
 
