@@ -3,6 +3,7 @@
     .venv/bin/python bench/openloop.py                        # 800 requests/s for 30 s, serve
     .venv/bin/python bench/openloop.py --rate 800 --seconds 30 --api-only
     .venv/bin/python bench/openloop.py --profile /tmp/openloop.spy
+    setsid -w .venv/bin/python bench/openloop.py --api-only --autogroup-nice -10   # shared box
 
 Issue 13's target: ``POST /smtp/emails`` at 800 requests/s, p99 ≤ 20 ms. A closed-loop bench
 (N clients, each sending its next request when the last one is answered) slows its own sending
