@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import uvicorn
-from fastapi import FastAPI
+from starlette.applications import Starlette
 from uvicorn.config import LOGGING_CONFIG
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
@@ -156,7 +156,7 @@ def check_bounce_address(settings: Settings) -> None:
 
 
 # -- the server processes ------------------------------------------------------------------------
-def app_for_process() -> FastAPI:
+def app_for_process() -> Starlette:
     """The app of one of several server processes: settings from the environment (the parent
     has checked them, so they are not warned about again), delivery on for ``serve``."""
     from mailpulse.api.app import create_app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import email
 import email.policy
 import re
@@ -16,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mailpulse.core.model import Address, Attachment, EmailRequest
+from mailpulse.mime import compose as compose_module
 from mailpulse.mime.compose import compose, header_safe
 
 DATE = datetime(2026, 5, 1, 12, 30, 45)
@@ -589,3 +591,51 @@ def test_any_filename_is_one_attachment_header_without_line_breaks(filename: str
     if expected is not None and "=?" in expected:
         return
     assert got == expected or (expected is not None and got == expected[1:-1])
+
+
+# -- the direct writer against the email package's generator ------------------------------------
+_BODY_TEXT = st.one_of(
+    st.none(),
+    st.text(),
+    st.text(alphabet=st.sampled_from([*"ab =.<>\t\r\n", "é", "😀", "\x85"])),
+    st.integers(min_value=60, max_value=1100).map(lambda n: "x" * n),
+)
+
+
+@given(
+    text=_BODY_TEXT,
+    html=_BODY_TEXT,
+    subject=st.text(),
+    name=st.text(max_size=80),
+    cc=st.booleans(),
+    reply_to=st.booleans(),
+)
+def test_messages_without_attachments_are_the_bytes_the_email_package_writes(
+    text: str | None, html: str | None, subject: str, name: str, cc: bool, reply_to: bool
+) -> None:
+    """compose() writes a message without attachments itself; it must be byte for byte what
+    the email package's generator writes for the same tree (which it still writes when there
+    are attachments)."""
+    request = make_request(
+        text=text,
+        html=html,
+        subject=subject,
+        sender=Address("sender@example.com", name),
+        cc=(Address("cc@example.org", name),) if cc else (),
+        reply_to=Address("reply@example.org", name) if reply_to else None,
+    )
+    boundary = "=_0123456789abcdef0123456789abcdef"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(compose_module, "_boundary", lambda: boundary)
+        direct = compose(request, message_id=MESSAGE_ID, date=DATE)
+        headers = compose_module._root_headers(request, MESSAGE_ID, DATE)
+        body_text = compose_module._body_safe(text) if text else None
+        body_html = compose_module._body_safe(html) if html else None
+        generated = compose_module._compose_with_email_package(headers, body_text, body_html)
+    assert direct == generated
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 56, 57, 58, 113, 114, 115, 171, 4000])
+def test_base64_length_is_the_length_encodebytes_writes(size: int) -> None:
+    data = bytes(range(256)) * (size // 256 + 1)
+    assert compose_module._base64_length(size) == len(base64.encodebytes(data[:size]))

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -80,10 +80,6 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(ApiError(exc.status_code, exc.status_code, str(exc.detail)))
 
 
-async def _validation_error(_request: Request, _exc: Exception) -> Response:
-    return error_response(errors.BADLY_FORMED())
-
-
 def log_unexpected(method: str, path: str, exc: BaseException) -> str:
     """One line (and the traceback at debug level); returns the request id it names."""
     request_id = new_token(9)
@@ -130,8 +126,7 @@ class CatchUnexpected:
                 return
 
 
-def install(app: FastAPI) -> None:
+def install(app: Starlette) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_middleware(CatchUnexpected)

@@ -39,6 +39,7 @@ from sqlalchemy.engine import make_url
 
 from mailpulse.core.errors import StoreUnavailable
 from mailpulse.core.outage import Outage
+from mailpulse.store.checkpoint import WalCheckpointer
 from mailpulse.store.engine import (
     DatabaseUnavailable,
     create_engine,
@@ -61,6 +62,7 @@ class _Pending:
 
 _STOP = object()
 WRITER_JOIN_SECONDS = 3.0  # on close: the writer may be stuck in a connect; it is a daemon
+CHECKPOINTER_JOIN_SECONDS = 1.0  # on close: it may wait for the write lock; a daemon too
 PING_SECONDS = 2.0
 WARM_UP_WAIT_SECONDS = 1.0
 
@@ -89,6 +91,10 @@ class Database:
         database = make_url(self.url).database if self.dialect == "sqlite" else None
         self._lock_path = f"{database}.write-lock" if database and database != ":memory:" else None
         self._lock_fd: int | None = None
+        # SQLite file: checkpoints by a thread of their own, not inside a COMMIT (checkpoint.py)
+        self._checkpointer = (
+            WalCheckpointer(self.engine, self._lock_path) if self._lock_path else None
+        )
         self._stopped = False
         self._outage = Outage("database writer", log)
         self._retry_at = 0.0
@@ -108,6 +114,8 @@ class Database:
         if self._writer is None:
             self._writer = threading.Thread(target=self._write_loop, name="db-write", daemon=True)
             self._writer.start()
+            if self._checkpointer is not None:
+                self._checkpointer.start()
             warming = self._readers.submit(self._open_readers)
             # Before the server takes its first request (the caller is start-up), but never
             # for long: a store that is slow to answer is the requests' business, not start-up's.
@@ -144,6 +152,8 @@ class Database:
         self._release_resources()
 
     def _release_resources(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop(CHECKPOINTER_JOIN_SECONDS)
         self._readers.shutdown(wait=False, cancel_futures=True)
         with contextlib.suppress(Exception):
             self.engine.dispose()
@@ -274,8 +284,7 @@ class Database:
                 # Whatever arrived while we waited for the lock joins this batch.
                 _, stop = self._drain(batch)
                 if conn is None:
-                    conn = self.engine.connect()
-                    conn.info["writer"] = True
+                    conn = self._writer_connection()
                 conn = self._commit_batch(conn, batch)
         except Exception as exc:
             unavailable = store_unavailable(exc)
@@ -402,8 +411,16 @@ class Database:
         """The writer's connection after a failure: a new one if this one was invalidated."""
         if conn.invalidated or conn.closed:
             conn.close()
-            conn = self.engine.connect()
-            conn.info["writer"] = True
+            conn = self._writer_connection()
+        return conn
+
+    def _writer_connection(self) -> Connection:
+        conn = self.engine.connect()
+        conn.info["writer"] = True
+        if self._checkpointer is not None:  # it checkpoints; no COMMIT of this connection does
+            dbapi = conn.connection.driver_connection
+            assert dbapi is not None
+            dbapi.execute("PRAGMA wal_autocheckpoint=0")
         return conn
 
 
