@@ -90,7 +90,7 @@ def test_an_accepted_email_is_delivered_byte_for_byte_and_logged(
     assert len(received) == 1
     assert received[0].data == raw
     # the envelope sender is the delivery's own VERP return path; the From header the sender's
-    rita = server.runtime.signing.verify("bounce", received[0].mail_from[7:].split("@")[0])
+    rita = server.runtime.links.verify("bounce", received[0].mail_from[7:].split("@")[0])
     assert received[0].mail_from.startswith("bounce+")
     assert rita == (delivered["id"],)
     assert received[0].rcpt_tos == ("rita@example.org",)

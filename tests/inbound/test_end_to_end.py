@@ -72,7 +72,7 @@ def test_a_report_about_a_sent_message_bounces_it_in_the_log(
     local, _, domain = arrived.mail_from.partition("@")
     assert domain == BOUNCE_DOMAIN
     assert local.startswith("bounce+")
-    assert server.runtime.signing.verify("bounce", local.removeprefix("bounce+")) == (public_id,)
+    assert server.runtime.links.verify("bounce", local.removeprefix("bounce+")) == (public_id,)
     deadline = time.monotonic() + 20
     while info(server, tenant, public_id)["status"] != "delivered":
         assert time.monotonic() < deadline, "not delivered in time"
