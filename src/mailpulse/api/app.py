@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mailpulse import __version__
-from mailpulse.api import compat, emails, errors, health, oauth, openapi
+from mailpulse.api import compat, emails, errors, health, oauth, openapi, templates
 from mailpulse.api.json import JSONResponse
 from mailpulse.runtime import FATAL_EXIT_STATUS, Fatal, Readiness, Runtime, running_worker, watched
 
@@ -73,6 +73,8 @@ def create_app(runtime: Runtime, *, deliver: bool = False, exit_on_fatal: bool =
     app.state.runtime = runtime
     app.state.readiness = Readiness(runtime)
     errors.install(app)
-    app.router.routes.extend([*oauth.ROUTES, *emails.ROUTES, *openapi.ROUTES, *health.ROUTES])
+    app.router.routes.extend(
+        [*oauth.ROUTES, *emails.ROUTES, *templates.ROUTES, *openapi.ROUTES, *health.ROUTES]
+    )
     app.add_middleware(NormalisePath)
     return app

@@ -49,17 +49,29 @@ def send_body(settings: Settings) -> int:
     return settings.max_message_bytes * 3 // 2 + 1024 * 1024
 
 
+def template_body(settings: Settings) -> int:
+    """``POST /template`` and ``/template/edit``: a body of ``max_template_bytes`` as base64
+    (4/3) in JSON or a form (URL-encoding ``+``, ``/`` and ``=`` adds a little), plus a name
+    and a language."""
+    return settings.max_template_bytes * 3 // 2 + settings.http_small_body_bytes
+
+
 # -- routes --------------------------------------------------------------------------------------
 def public(
-    path: str, handler: Callable[[Request], Awaitable[Response]], *, body: BodyLimit
+    path: str,
+    handler: Callable[[Request], Awaitable[Response]],
+    *,
+    body: BodyLimit,
+    method: str = "POST",
 ) -> Route:
-    """A POST route anyone may call (the token endpoint): its body limit must be small."""
+    """A route anyone may call (the token endpoint, a template's preview link): its body limit
+    must be small."""
 
     async def endpoint(request: Request) -> Response:
         request.scope[_LIMIT_KEY] = body(runtime(request).settings)
         return await handler(request)
 
-    return Route(path, endpoint, methods=["POST"])
+    return Route(path, endpoint, methods=[method])
 
 
 def authenticated(
