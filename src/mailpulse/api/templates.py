@@ -66,7 +66,7 @@ CATEGORY_INFO = {
     "code": "my",
     "sort": 0,
 }
-_LANG = re.compile(r"^[a-z]{2}$")
+_LANG = re.compile(r"^[A-Za-z]{2}\Z")
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 
@@ -201,29 +201,33 @@ def _count(value: Any, name: str) -> int | None:
     return int(text)
 
 
+def _not_set(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == {}
+
+
 def _name(value: Any) -> str | None:
-    if value is None or value == "":
+    """The name as given (blank: none), at most 200 characters."""
+    if _not_set(value):
         return None
     if not isinstance(value, str):
         raise NAME_INVALID()
-    name = value.strip()
-    if not name:
+    if not value.strip():
         return None
-    if len(name) > NAME_MAX or not storable(name):
+    if len(value) > NAME_MAX or not storable(value):
         raise ApiError(422, 422, "Argument name is invalid")
-    return name
+    return value
 
 
 def _lang(value: Any) -> str | None:
     """A two-letter language code, lower-cased; SendPulse's ``ua`` is stored as ISO's ``uk``
     (aiosendpulse refuses a template whose ``lang`` is not an ISO 639-1 code)."""
-    if value is None or value == "":
+    if _not_set(value):
         return None
     if not isinstance(value, str):
         raise LANG_INVALID()
-    lang = value.strip().lower()
-    if not _LANG.match(lang):
+    if not _LANG.match(value):
         raise ApiError(422, 422, "Argument lang is invalid")
+    lang = value.lower()
     return "uk" if lang == "ua" else lang
 
 

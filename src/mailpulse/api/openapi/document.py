@@ -16,10 +16,10 @@ from typing import Any
 import orjson
 
 from mailpulse import __version__
-from mailpulse.api.openapi import components, email_log, emails, health, oauth
+from mailpulse.api.openapi import components, email_log, emails, health, oauth, templates
 
 # One module per resource, each with PATHS and SCHEMAS. Order is the order of the docs page.
-FRAGMENTS: tuple[ModuleType, ...] = (oauth, emails, email_log, health)
+FRAGMENTS: tuple[ModuleType, ...] = (oauth, emails, email_log, templates, health)
 
 _DESCRIPTION = """\
 The official SendPulse SDKs work against it by changing only their base URL.
@@ -38,6 +38,7 @@ _TAGS = [
     {"name": "Authentication", "description": "Client credentials for a bearer token."},
     {"name": "Email", "description": "Sending."},
     {"name": "Email log", "description": "What was sent, per recipient."},
+    {"name": "Templates", "description": "Stored templates a send fills with its variables."},
     {"name": "Service", "description": "mailpulse's own endpoints (not SendPulse's)."},
 ]
 
