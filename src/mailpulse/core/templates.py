@@ -5,9 +5,10 @@ Every way a template can misbehave is refused as a value, never a hang, a leak o
 
 - **Sandbox.** :class:`jinja2.sandbox.ImmutableSandboxedEnvironment` (no ``_``-attributes, no
   Python internals, no mutation of lists and dicts), with no loader (no file is ever read),
-  no globals but a small ``range``, and calls allowed only to ``range``, ``loop.cycle`` and
-  ``loop.changed``: ``{{ ''.__class__ }}`` and ``{{ cycler.__init__.__globals__ }}`` are errors,
-  ``{{ name.center(10**9) }}`` is an error.
+  no globals but a small ``range``; attributes and items give data only (a method is an
+  error, so no Python repr with a memory address reaches the output), and calls are allowed
+  only to ``range``, ``loop.cycle`` and ``loop.changed``: ``{{ ''.__class__ }}``,
+  ``{{ cycler.__init__.__globals__ }}`` and ``{{ name.center(10**9) }}`` are errors.
 - **A small language.** ``{{ name }}``, ``{{ user.name }}``, ``{{ items[0] }}``, the filters of
   :data:`FILTERS`, Jinja's tests, ``{% if %}``, ``{% for %}`` (not ``recursive``), ``{% set x =
   … %}``, comments and ``{% raw %}``. Anything else (``include``, ``import``, ``extends``,
@@ -36,7 +37,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
-from jinja2 import ChainableUndefined, TemplateSyntaxError, nodes
+from jinja2 import ChainableUndefined, TemplateSyntaxError, Undefined, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.runtime import Context, LoopContext, markup_join, str_join
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -128,6 +129,8 @@ _TAG_NAMES: Final = {
     nodes.AssignBlock: "set … endset",
     nodes.With: "with",
     nodes.ScopedEvalContextModifier: "autoescape",
+    nodes.Scope: "autoescape",
+    nodes.EvalContextModifier: "autoescape",
     nodes.NSRef: "namespace",
 }
 
@@ -202,6 +205,27 @@ def _bounded_range(*args: int) -> range:
     return numbers
 
 
+class _Function:
+    """A function a template may call (``range``, ``loop.cycle``, ``loop.changed``). Printed, it
+    says only "function": a Python repr would show a memory address."""
+
+    __slots__ = ("_function",)
+
+    def __init__(self, function: Any) -> None:
+        self._function = function
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._function(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return "function"
+
+    __str__ = __repr__
+
+
+_LOOP_FUNCTIONS: Final = frozenset({"cycle", "changed"})
+
+
 class _Environment(ImmutableSandboxedEnvironment):
     """The sandbox, narrowed: no loader, few globals, few filters, calls to an allowlist,
     every arithmetic operator checked, loops and concatenation bounded."""
@@ -218,7 +242,7 @@ class _Environment(ImmutableSandboxedEnvironment):
             cache_size=0,
         )
         self.globals.clear()
-        self.globals["range"] = _bounded_range
+        self.globals["range"] = _Function(_bounded_range)
         chosen = {name: self.filters[name] for name in _SAFE_FILTERS}
         self.filters.clear()
         self.filters.update(chosen, join=_checked_join)
@@ -226,14 +250,25 @@ class _Environment(ImmutableSandboxedEnvironment):
 
     # -- calls: an allowlist ---------------------------------------------------------------
     def is_safe_callable(self, obj: Any) -> bool:
-        if obj is _bounded_range:
+        if isinstance(obj, _Function):
             return True
         owner = getattr(obj, "__self__", None)
-        if isinstance(owner, LoopContext):
-            return getattr(obj, "__name__", "") in ("cycle", "changed")
-        if owner is self:
-            return getattr(obj, "__name__", "") in ("bounded_iter", "bounded_concat")
-        return False
+        return owner is self and getattr(obj, "__name__", "") in ("bounded_iter", "bounded_concat")
+
+    # -- attributes and items: data only; a method is reachable only as loop.cycle/changed ---
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        return self._data(obj, attribute, super().getattr(obj, attribute))
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        return self._data(obj, argument, super().getitem(obj, argument))
+
+    @staticmethod
+    def _data(obj: Any, name: Any, value: Any) -> Any:
+        if isinstance(value, Undefined) or not callable(value):
+            return value
+        if isinstance(obj, LoopContext) and name in _LOOP_FUNCTIONS:
+            return _Function(value)
+        raise SecurityError("methods are not available in templates")
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         if not __self.is_safe_callable(__obj):
@@ -309,7 +344,8 @@ def _check_tree(tree: nodes.Template) -> None:
             raise TemplateError("recursive loops are not allowed")
         if not isinstance(node, _ALLOWED_NODES):
             tag = _TAG_NAMES.get(type(node), type(node).__name__)
-            raise TemplateError(f"'{tag}' is not allowed in templates (line {node.lineno})")
+            line = f" (line {node.lineno})" if node.lineno else ""
+            raise TemplateError(f"'{tag}' is not allowed in templates{line}")
         if isinstance(node, nodes.Call | nodes.Filter | nodes.Test) and (
             node.dyn_args is not None or node.dyn_kwargs is not None
         ):
