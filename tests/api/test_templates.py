@@ -159,7 +159,8 @@ def test_delete_removes_the_template(server: RunningServer) -> None:
     assert get(server, tenant, f"/template/{real_id}").status_code == 404
 
 
-def test_tenants_never_see_each_others_templates(server: RunningServer) -> None:
+def test_tenants_never_see_each_others_templates(any_server: RunningServer) -> None:
+    server = any_server  # on SQLite and on PostgreSQL
     alice = server.tenant("alice", sender="alice@example.com")
     bob = server.tenant("bob", sender="bob@example.com")
     alices = created_id(server, alice, "<p>Alice's secret</p>", name="Same name")
