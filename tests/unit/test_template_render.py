@@ -284,3 +284,81 @@ def test_identifiers_are_case_sensitive_and_keys_may_be_any_text() -> None:
     out = render("{{ Name }}{{ name }}", variables, html=True)
     assert out == "Ab"
     assert set(string.ascii_letters) >= set(out)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ " + "(" * 5000 + "1" + ")" * 5000 + " }}",
+        "".join(f"{{% for a{i} in x %}}" for i in range(30)) + "y" + "{% endfor %}" * 30,
+        "{% if x %}" * 200 + "y" + "{% endif %}" * 200,
+        "{{ x" + "|upper" * 3000 + " }}",
+        "{{ x" + ".a" * 5000 + " }}",
+        "{{ " + "[" * 3000 + "]" * 3000 + " }}",
+    ],
+)
+def test_deep_nesting_is_refused_not_a_crash(source: str) -> None:
+    with pytest.raises(TemplateError, match="nested too deeply"):
+        templates.check(source)
+
+
+JINJA_PIECES = st.sampled_from(
+    [
+        "{{",
+        "}}",
+        "{%",
+        "%}",
+        "{#",
+        "#}",
+        " ",
+        "x",
+        "y",
+        ".",
+        "|",
+        "(",
+        ")",
+        "[",
+        "]",
+        "'",
+        '"',
+        "for",
+        "in",
+        "if",
+        "endif",
+        "endfor",
+        "set",
+        "=",
+        "~",
+        "*",
+        "+",
+        "**",
+        "%",
+        "9",
+        "range",
+        "loop",
+        "upper",
+        "join",
+        "__class__",
+        "raw",
+        "endraw",
+        "<p>",
+        "&",
+        "-",
+        ",",
+        ":",
+    ]
+)
+
+
+@settings(max_examples=400)
+@given(st.lists(JINJA_PIECES, max_size=40).map("".join), st.sampled_from([True, False]))
+def test_any_source_is_a_template_or_a_template_error_and_nothing_else(
+    source: str, as_html: bool
+) -> None:
+    try:
+        templates.check(source)
+        out = render(source, {"x": ["<a>", 2], "y": "<&>"}, html=as_html, max_output=10_000)
+    except TemplateError:
+        return
+    assert len(out) <= 10_000
+    assert not any(word in out for word in ("<class", "<function", "<built-in", " at 0x"))

@@ -390,8 +390,6 @@ def _parse(environment: _Environment, source: str) -> nodes.Template:
         tree = environment.parse(source)
     except TemplateSyntaxError as exc:
         raise TemplateError(f"{exc.message} (line {exc.lineno})") from None
-    except RecursionError:
-        raise TemplateError("the template is nested too deeply") from None
     _check_tree(tree)
     return tree
 
@@ -404,10 +402,11 @@ def check(source: str) -> None:
 @functools.lru_cache(maxsize=64)
 def _compiled(html: bool, source: str) -> Any:
     environment = _HTML if html else _PLAIN
-    tree = _bound(_parse(environment, source))
     try:
-        return environment.from_string(tree)
-    except RecursionError:
+        return environment.from_string(_bound(_parse(environment, source)))
+    except (RecursionError, SyntaxError):
+        # Deep nesting exhausts the checks' recursion, or Python's compiler (20 nested loops
+        # are "too many statically nested blocks", 100 nested ifs too many indentation levels).
         raise TemplateError("the template is nested too deeply") from None
 
 
