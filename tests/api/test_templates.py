@@ -393,3 +393,30 @@ def test_template_sends_refuse_what_cannot_be_rendered(
         assert answer.json()["message"] == message
     else:
         assert answer.json()["message"].startswith("Template could not be rendered: ")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/templates?offset=9223372036854775808", None),
+        ("GET", "/templates?limit=-1", None),
+        ("GET", "/templates?lang=%00e", None),
+        ("GET", "/template/%00", None),
+        ("GET", "/template/preview/%00", None),
+        ("GET", "/template/preview/" + "a" * 5000, None),
+        ("POST", "/template", {"body": "PHA+", "name": "a\x00b"}),
+        ("POST", "/template", {"body": "PHA+", "lang": "e\x00"}),
+        ("POST", "/template", {"body": {"nested": [1, 2]}}),
+        ("POST", "/template", {"body": "{{ " + "(" * 3000 + "1" + ")" * 3000 + " }}<p>"}),
+        ("POST", "/template/edit/1", {"body": "<p>{% for a in b recursive %}{% endfor %}</p>"}),
+        ("DELETE", "/template/99999999999999999999", None),
+    ],
+)
+def test_hostile_template_requests_are_4xx_in_the_sendpulse_shape(
+    server: RunningServer, method: str, path: str, body: Any
+) -> None:
+    tenant = server.tenant()
+    with server.client() as http:
+        answer = http.request(method, path, headers=tenant.auth, json=body)
+    assert 400 <= answer.status_code < 500, (answer.status_code, answer.text)
+    assert isinstance(answer.json()["error_code"], int)
