@@ -166,6 +166,12 @@ class Settings(BaseSettings):
     )
     list_default_limit: int = 100
     list_max_limit: int = 500
+    max_template_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1,
+        description="largest stored template body (decoded HTML, in bytes); "
+        "POST /template and /template/edit refuse larger ones",
+    )
 
     # access: the one short-lived auth cache (core/access.py) and the token endpoint's limits
     auth_cache_seconds: float = Field(

@@ -207,7 +207,7 @@ def test_form_encoded_send_as_old_php_client_does(server: RunningServer) -> None
     assert answer.status_code == 200, answer.text
 
 
-def test_template_send_is_template_not_found_until_templates_exist(
+def test_template_send_naming_no_stored_template_is_template_not_found(
     server: RunningServer,
 ) -> None:
     tenant = server.tenant()

@@ -36,6 +36,10 @@ POSITIVE_REFUSALS = {
     # Acceptance depends on the account's active senders, on email-validator's reading of each
     # address and on stored templates: the documented 422 refusals.
     "sendEmail": ["422"],
+    # A template body must be base64 (or markup) of a template the renderer accepts, its
+    # name unused in the account, its size within max_template_bytes: documented 422s.
+    "createTemplate": ["422"],
+    "editTemplate": ["422"],
     # Only an address on the account's suppression list can be asked (422 `Blocked email not
     # found`), from an active sender, at most 5 a day.
     "resubscribe": ["422"],

@@ -20,6 +20,7 @@ from mailpulse.api import (
     oauth,
     openapi,
     resubscribe,
+    templates,
     unsubscribe,
     unsubscribe_page,
 )
@@ -100,6 +101,7 @@ def create_app(
         [
             *oauth.ROUTES,
             *emails.ROUTES,
+            *templates.ROUTES,
             *bounce_list.ROUTES,
             *resubscribe.ROUTES,
             *unsubscribe.ROUTES,

@@ -74,6 +74,13 @@ def link_page_body(_settings: Settings) -> int:
     return LINK_PAGE_BODY
 
 
+def template_body(settings: Settings) -> int:
+    """``POST /template`` and ``/template/edit``: a body of ``max_template_bytes`` as base64
+    (4/3) in JSON or a form (URL-encoding ``+``, ``/`` and ``=`` adds a little), plus a name
+    and a language."""
+    return settings.max_template_bytes * 3 // 2 + settings.http_small_body_bytes
+
+
 # -- routes --------------------------------------------------------------------------------------
 def public(
     path: str,
@@ -82,7 +89,8 @@ def public(
     body: BodyLimit,
     method: str = "POST",
 ) -> Route:
-    """A route anyone may call (the token endpoint, the pages of signed links): its body limit
+    """A route anyone may call (the token endpoint, the pages of signed links, a template's
+    preview link): its body limit
     must be small."""
 
     async def endpoint(request: Request) -> Response:

@@ -23,16 +23,18 @@ the writer's connection, not a round trip of its own through the reader pool (me
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from mailpulse.core import errors
+from mailpulse.core import errors, templates
 from mailpulse.core.clock import Clock
 from mailpulse.core.ids import IdFactory
 from mailpulse.core.model import EmailRequest, NewDelivery, NewMessage
 from mailpulse.core.suppression import ANSWER_PREFIX, Listed
+from mailpulse.core.templates import StoredTemplate, TemplateError
 from mailpulse.core.validate import Limits, parse_email
 from mailpulse.mime.compose import compose
 from mailpulse.mime.plaintext import html_to_text
@@ -50,7 +52,9 @@ class SubmitStore(Protocol):
         """(account is SMTP-activated, sender is an active sender of the account)."""
         ...
 
-    async def template_exists(self, account_id: int, template_id: str) -> bool: ...
+    async def template(self, account_id: int, template_id: str) -> StoredTemplate | None:
+        """The account's template of that id (``id`` or ``real_id``), or None."""
+        ...
 
     async def save(self, message: NewMessage, hold: Hold) -> NewMessage:
         """Store ``message`` in one transaction: first look its recipients up on the account's
@@ -95,13 +99,37 @@ class Submitter:
             raise errors.SENDER_NOT_VALID()
 
     async def render(self, account_id: int, request: EmailRequest) -> EmailRequest:
-        if request.template_id is not None and not await self.store.template_exists(
-            account_id, request.template_id
-        ):
-            raise errors.TEMPLATE_NOT_FOUND()
+        if request.template_id is not None:
+            request = await self.fill_template(account_id, request)
         if request.auto_plain_text and request.html and not request.text:
             request = replace(request, text=html_to_text(request.html))
         return request
+
+    async def fill_template(self, account_id: int, request: EmailRequest) -> EmailRequest:
+        """The stored template, filled with the send's variables, is the HTML part; the subject
+        and a ``text`` given beside it are filled too (unescaped). An ``html`` given beside a
+        template is replaced by it."""
+        assert request.template_id is not None
+        stored = await self.store.template(account_id, request.template_id)
+        if stored is None:
+            raise errors.TEMPLATE_NOT_FOUND()
+        if not stored.body.strip():
+            raise errors.TEMPLATE_EMPTY()
+        try:
+            # In a thread: a large template may take milliseconds, not the event loop's.
+            filled = await asyncio.to_thread(
+                templates.fill,
+                stored.body,
+                request.subject,
+                request.text,
+                request.template_variables,
+                max_output=self.limits.max_message_bytes,
+            )
+        except TemplateError as exc:
+            raise templates.render_error(exc) from None
+        if not filled.html.strip():
+            raise errors.TEMPLATE_EMPTY()
+        return replace(request, subject=filled.subject, html=filled.html, text=filled.text or None)
 
     def compose(self, account_id: int, request: EmailRequest, sender_ip: str) -> NewMessage:
         now = self.clock.now()

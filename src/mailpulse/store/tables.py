@@ -249,3 +249,21 @@ resubscriptions = Table(
     Column("confirmed_at", DateTime, nullable=True),
     Index("ix_resubscriptions_account_created", "account_id", "created_at"),
 )
+
+# An account's stored templates (POST /template; a send's ``template.id`` names one). ``id`` is
+# SendPulse's ``real_id`` (and, as a string, its ``id``); ``name`` is NULL when none was given
+# (the API shows "Template <id>"); ``body`` is the HTML source (core/templates.py renders it).
+# Every lookup starts with ``account_id``: one tenant never sees another's templates.
+templates = Table(
+    "templates",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
+    Column("name", String(200), nullable=True),
+    Column("lang", String(8), nullable=False, server_default="en"),
+    Column("body", Text, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    UniqueConstraint("account_id", "name", name="uq_templates_account_name"),
+    Index("ix_templates_account_id", "account_id", "id"),
+)

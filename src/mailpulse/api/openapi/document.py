@@ -24,6 +24,7 @@ from mailpulse.api.openapi import (
     health,
     oauth,
     resubscribe,
+    templates,
     unsubscribe,
 )
 
@@ -32,6 +33,7 @@ FRAGMENTS: tuple[ModuleType, ...] = (
     oauth,
     emails,
     email_log,
+    templates,
     bounces,
     unsubscribe,
     resubscribe,
@@ -65,6 +67,7 @@ _TAGS = [
         "name": "Unsubscribes",
         "description": "The unsubscribe list, and the public pages of List-Unsubscribe links.",
     },
+    {"name": "Templates", "description": "Stored templates a send fills with its variables."},
     {"name": "Service", "description": "mailpulse's own endpoints (not SendPulse's)."},
 ]
 

@@ -112,8 +112,12 @@ EMAIL: Schema = {
         "template": or_not_set(
             {
                 "type": "object",
-                "description": "A stored template and its variables (no templates exist yet: "
-                "an id is refused with error 31).",
+                "description": "A stored template (`POST /template`) and its variables: the "
+                "template, filled with the variables (HTML-escaped), is the HTML part and "
+                "replaces an `html` given beside it; the subject and a `text` given beside it "
+                "are filled too (not escaped). A placeholder without a value renders empty. "
+                "An id of no template of the account: 31; a template that renders empty: 32; "
+                "one that cannot be rendered: 422.",
                 "properties": {
                     "id": or_not_set({"type": ["string", "integer"]}),
                     "real_id": {
@@ -171,6 +175,7 @@ _SEND_CHECKS: list[tuple[int, str]] = [
         errors.TEMPLATE_INVALID,
         errors.TEMPLATE_ID_MISSING,
         errors.TEMPLATE_NOT_FOUND,
+        errors.TEMPLATE_EMPTY,
         errors.ATTACHMENTS_INVALID,
         errors.ATTACHMENTS_BINARY_INVALID,
         errors.TOO_MANY_RECIPIENTS,
@@ -181,6 +186,7 @@ _SEND_CHECKS: list[tuple[int, str]] = [
     (422, "Argument reply_to is invalid"),
     (422, "Argument html is invalid"),
     (731, "Variables list passed in wrong format"),
+    (422, "Template could not be rendered: <why>"),
 ]
 _SEND_REFUSALS = "Refused; `error_code` and `message` are SendPulse's:\n\n" + "\n".join(
     f"- {code} `{message}`" for code, message in _SEND_CHECKS
