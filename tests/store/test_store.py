@@ -63,10 +63,10 @@ def test_a_message_and_its_deliveries_are_stored_together(db: Database) -> None:
         lambda c: emails.insert_message(c, message(acct, 1, ["X@Example.org", "y@e.org"]))
     )
     rows = db.read_sync(lambda c: emails.list_log(c, acct, emails.LogFilter()))
-    assert sorted(r["recipient"] for r in rows) == ["x@example.org", "y@e.org"]
-    assert {r["status"] for r in rows} == {"queued"}
-    assert {r["sender"] for r in rows} == {"s@example.com"}
-    assert all(r["total_size"] == len(b"Subject: x\r\n\r\nbody\r\n") for r in rows)
+    assert sorted(r.recipient for r in rows) == ["x@example.org", "y@e.org"]
+    assert {r.status for r in rows} == {"queued"}
+    assert {r.sender for r in rows} == {"s@example.com"}
+    assert all(r.total_size == len(b"Subject: x\r\n\r\nbody\r\n") for r in rows)
 
 
 def test_log_queries_are_scoped_to_the_account(db: Database) -> None:
@@ -77,10 +77,10 @@ def test_log_queries_are_scoped_to_the_account(db: Database) -> None:
     assert db.read_sync(lambda c: emails.count_log(c, a)) == 1
     assert db.read_sync(lambda c: emails.get_log_records(c, b, [a_id])) == []
     assert [
-        r["public_id"] for r in db.read_sync(lambda c: emails.get_log_records(c, a, [a_id]))
+        r.public_id for r in db.read_sync(lambda c: emails.get_log_records(c, a, [a_id]))
     ] == [a_id]
     only_b = db.read_sync(lambda c: emails.list_log(c, b, emails.LogFilter(recipient="r@e.org")))
-    assert [r["subject"] for r in only_b] == ["subject 2"]
+    assert [r.subject for r in only_b] == ["subject 2"]
 
 
 def test_date_window_is_inclusive_start_exclusive_end(db: Database) -> None:
@@ -92,7 +92,7 @@ def test_date_window_is_inclusive_start_exclusive_end(db: Database) -> None:
         )
     flt = emails.LogFilter(since=T0 + timedelta(hours=1), until=T0 + timedelta(hours=3))
     rows = db.read_sync(lambda c: emails.list_log(c, acct, flt))
-    assert [r["subject"] for r in rows] == ["subject 2", "subject 1"]
+    assert [r.subject for r in rows] == ["subject 2", "subject 1"]
 
 
 def test_group_commit_keeps_a_failing_job_from_spoiling_its_neighbours(db: Database) -> None:
