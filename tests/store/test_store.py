@@ -76,9 +76,9 @@ def test_log_queries_are_scoped_to_the_account(db: Database) -> None:
     a_id = f"{a:06d}-000001-00"
     assert db.read_sync(lambda c: emails.count_log(c, a)) == 1
     assert db.read_sync(lambda c: emails.get_log_records(c, b, [a_id])) == []
-    assert [
-        r.public_id for r in db.read_sync(lambda c: emails.get_log_records(c, a, [a_id]))
-    ] == [a_id]
+    assert [r.public_id for r in db.read_sync(lambda c: emails.get_log_records(c, a, [a_id]))] == [
+        a_id
+    ]
     only_b = db.read_sync(lambda c: emails.list_log(c, b, emails.LogFilter(recipient="r@e.org")))
     assert [r.subject for r in only_b] == ["subject 2"]
 
