@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 from mailpulse.core.model import NewDelivery, NewMessage
 from mailpulse.store import accounts, emails, migrate
 from mailpulse.store.db import Database
-from mailpulse.store.tables import deliveries, messages
+from mailpulse.store.tables import messages
 
 T0 = datetime(2026, 5, 1, 9, 0, 0)
 
@@ -158,15 +159,21 @@ def test_log_listing_is_served_by_an_account_index_on_sqlite(
         pytest.skip("the plan check reads SQLite's EXPLAIN QUERY PLAN")
     acct = make_account(db, "a")
 
+    seen: list[tuple[str, Any]] = []
+
+    def record(_c: Any, _cur: Any, statement: str, parameters: Any, *_: Any) -> None:
+        seen.append((statement, parameters))
+
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        db.read_sync(lambda c: emails.list_log(c, acct, flt))
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)
+    [(statement, parameters)] = seen
+
     def plan(conn: sa.Connection) -> str:
-        query = (
-            sa.select(deliveries.c.id)
-            .where(*emails._conditions(acct, flt))
-            .order_by(deliveries.c.created_at.desc(), deliveries.c.id.desc())
-            .limit(10)
-        )
-        compiled = query.compile(conn, compile_kwargs={"literal_binds": True})
-        return " ".join(str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}"))
+        explained = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+        return " ".join(str(r[-1]) for r in explained)
 
     text = db.read_sync(plan)
     assert index in text
