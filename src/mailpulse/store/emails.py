@@ -162,9 +162,9 @@ def _unindexed(column: sa.ColumnElement[T]) -> sa.ColumnElement[T]:
 
 
 class _Shape(NamedTuple):
-    """Which filters a query has; its statement is built once per shape and engine, the
-    values bound at each run (building a statement and its cache key costs more than running it
-    at these sizes: about 1 ms of a 500-record listing)."""
+    """Which filters a query has. Its statement is built once per shape and engine, the values
+    bound at each run: building a statement and its cache key took about 1 ms of a 500-record
+    listing."""
 
     since: bool
     until: bool
