@@ -117,6 +117,13 @@ class Server:
                 return
             time.sleep(0.05)
 
+    def cpu_seconds(self) -> float:
+        """CPU used so far by the server's processes (user + system; the database server's
+        own, on PostgreSQL, is not counted)."""
+        assert self.process is not None
+        ticks = sum(cpu_ticks(pid) for pid in tree(self.process.pid))
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()
@@ -235,6 +242,8 @@ def run(workdir: Path, args: argparse.Namespace, schema: str | None) -> None:
     )
     size = database_size(pg_url, workdir)
     print(f"{state['rows']:,} + {state['rows'] // 5:,} records, database {size}")
+    if args.fill_only:
+        return
     print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores; other sessions share them)")
     server = Server(env, workdir)
     server.start()
@@ -250,8 +259,12 @@ def run(workdir: Path, args: argparse.Namespace, schema: str | None) -> None:
         )
         answer.raise_for_status()
         headers = {"Authorization": f"Bearer {answer.json()['access_token']}"}
-        print(f"{'query':28} {'first ms':>9} {'again ms':>9} {'p50 ms':>7} {'p99 ms':>7}")
-        for case in cases(state["ids"], state["one"]):
+        print(
+            f"{'query':28} {'first ms':>9} {'again ms':>9} {'p50 ms':>7} {'p99 ms':>7}"
+            f" {'cpu ms':>7}"
+        )
+        chosen = [c for c in cases(state["ids"], state["one"]) if args.only in c[0]]
+        for case in chosen:
             # The token stays valid across restarts: it is signed with the key kept in var/.
             server.stop()
             server.start()
@@ -260,9 +273,15 @@ def run(workdir: Path, args: argparse.Namespace, schema: str | None) -> None:
             server.stop()
             server.start()
             with httpx.Client(base_url=server.url, headers=headers, timeout=60) as http:
-                again, *times = timed(http, case, args.repeat)
+                [again] = timed(http, case, 0)
+                used = server.cpu_seconds()
+                times = timed(http, case, args.repeat - 1)
+                cpu = (server.cpu_seconds() - used) * 1000 / args.repeat
             q = statistics.quantiles(times, n=100)
-            print(f"{case[0]:28} {first:9.1f} {again:9.1f} {q[49]:7.1f} {q[98]:7.1f}", flush=True)
+            print(
+                f"{case[0]:28} {first:9.1f} {again:9.1f} {q[49]:7.1f} {q[98]:7.1f} {cpu:7.1f}",
+                flush=True,
+            )
     finally:
         server.stop()
     print(f"load average after: {os.getloadavg()[0]:.2f}")
@@ -278,6 +297,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=50, help="timed requests after the first")
     parser.add_argument("--database-url", help="a PostgreSQL to fill a throwaway schema in")
     parser.add_argument("--workdir", type=Path, help="keep the database here; reuse it if filled")
+    parser.add_argument("--only", default="", help="measure only the queries whose name has this")
+    parser.add_argument(
+        "--fill-only", action="store_true", help="fill (with --workdir) and measure nothing"
+    )
     args = parser.parse_args()
     if args.workdir is not None:
         args.workdir.mkdir(parents=True, exist_ok=True)

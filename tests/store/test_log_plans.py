@@ -106,7 +106,7 @@ def test_records_by_id_are_looked_up_by_their_unique_id(sqlite_db: Database) -> 
         assert "(public_id=?)" in plan, plan
         assert "ix_deliveries_account" not in plan and "SCAN deliveries" not in plan
     found = sqlite_db.read_sync(lambda c: emails.get_log_records(c, acct, ids))
-    assert [r["public_id"] for r in found] == ids[:1]
+    assert [r.public_id for r in found] == ids[:1]
 
 
 def test_the_total_reads_the_kept_count_not_the_log(sqlite_db: Database) -> None:

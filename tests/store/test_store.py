@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 from mailpulse.core.model import NewDelivery, NewMessage
 from mailpulse.store import accounts, emails, migrate
 from mailpulse.store.db import Database
-from mailpulse.store.tables import deliveries, messages
+from mailpulse.store.tables import messages
 
 T0 = datetime(2026, 5, 1, 9, 0, 0)
 
@@ -63,10 +64,10 @@ def test_a_message_and_its_deliveries_are_stored_together(db: Database) -> None:
         lambda c: emails.insert_message(c, message(acct, 1, ["X@Example.org", "y@e.org"]))
     )
     rows = db.read_sync(lambda c: emails.list_log(c, acct, emails.LogFilter()))
-    assert sorted(r["recipient"] for r in rows) == ["x@example.org", "y@e.org"]
-    assert {r["status"] for r in rows} == {"queued"}
-    assert {r["sender"] for r in rows} == {"s@example.com"}
-    assert all(r["total_size"] == len(b"Subject: x\r\n\r\nbody\r\n") for r in rows)
+    assert sorted(r.recipient for r in rows) == ["x@example.org", "y@e.org"]
+    assert {r.status for r in rows} == {"queued"}
+    assert {r.sender for r in rows} == {"s@example.com"}
+    assert all(r.total_size == len(b"Subject: x\r\n\r\nbody\r\n") for r in rows)
 
 
 def test_log_queries_are_scoped_to_the_account(db: Database) -> None:
@@ -76,11 +77,11 @@ def test_log_queries_are_scoped_to_the_account(db: Database) -> None:
     a_id = f"{a:06d}-000001-00"
     assert db.read_sync(lambda c: emails.count_log(c, a)) == 1
     assert db.read_sync(lambda c: emails.get_log_records(c, b, [a_id])) == []
-    assert [
-        r["public_id"] for r in db.read_sync(lambda c: emails.get_log_records(c, a, [a_id]))
-    ] == [a_id]
+    assert [r.public_id for r in db.read_sync(lambda c: emails.get_log_records(c, a, [a_id]))] == [
+        a_id
+    ]
     only_b = db.read_sync(lambda c: emails.list_log(c, b, emails.LogFilter(recipient="r@e.org")))
-    assert [r["subject"] for r in only_b] == ["subject 2"]
+    assert [r.subject for r in only_b] == ["subject 2"]
 
 
 def test_date_window_is_inclusive_start_exclusive_end(db: Database) -> None:
@@ -92,7 +93,7 @@ def test_date_window_is_inclusive_start_exclusive_end(db: Database) -> None:
         )
     flt = emails.LogFilter(since=T0 + timedelta(hours=1), until=T0 + timedelta(hours=3))
     rows = db.read_sync(lambda c: emails.list_log(c, acct, flt))
-    assert [r["subject"] for r in rows] == ["subject 2", "subject 1"]
+    assert [r.subject for r in rows] == ["subject 2", "subject 1"]
 
 
 def test_group_commit_keeps_a_failing_job_from_spoiling_its_neighbours(db: Database) -> None:
@@ -158,15 +159,21 @@ def test_log_listing_is_served_by_an_account_index_on_sqlite(
         pytest.skip("the plan check reads SQLite's EXPLAIN QUERY PLAN")
     acct = make_account(db, "a")
 
+    seen: list[tuple[str, Any]] = []
+
+    def record(_c: Any, _cur: Any, statement: str, parameters: Any, *_: Any) -> None:
+        seen.append((statement, parameters))
+
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        db.read_sync(lambda c: emails.list_log(c, acct, flt))
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)
+    [(statement, parameters)] = seen
+
     def plan(conn: sa.Connection) -> str:
-        query = (
-            sa.select(deliveries.c.id)
-            .where(*emails._conditions(acct, flt))
-            .order_by(deliveries.c.created_at.desc(), deliveries.c.id.desc())
-            .limit(10)
-        )
-        compiled = query.compile(conn, compile_kwargs={"literal_binds": True})
-        return " ".join(str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}"))
+        explained = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+        return " ".join(str(r[-1]) for r in explained)
 
     text = db.read_sync(plan)
     assert index in text

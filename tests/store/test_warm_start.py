@@ -50,7 +50,7 @@ def test_start_opens_and_warms_every_reader_connection(database_url: str) -> Non
     finally:
         db.close_sync()
     assert len(set(warmed)) == 4
-    assert [r["recipient"] for r in rows] == ["r@e.org"]
+    assert [r.recipient for r in rows] == ["r@e.org"]
 
 
 def test_a_failing_warm_up_does_not_stop_the_database(

@@ -2,7 +2,7 @@
 
 Kept beside the routes it describes (``api/emails.py`` serves both the send and the log; the
 send's fragment is ``emails.py``). The response schemas are exact: the types the Go SDK decodes
-(ints as ints), every field required, none added (``api.emails.record``).
+(ints as ints), every field required, none added (``api.emails.records``).
 """
 
 from __future__ import annotations
