@@ -62,7 +62,7 @@ def _config_file() -> Path | None:
 
 
 _PUBLIC_URL = re.compile(r"https?://[!#-;=?-~]+")  # printable ASCII but space, '"', '<', '>'
-_DOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
+_DOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?\.?")
 
 
 class Settings(BaseSettings):
