@@ -54,6 +54,20 @@ def test_list_is_newest_first_with_limit_and_offset(server: RunningServer) -> No
     assert total == {"total": 5}
 
 
+def test_an_offset_up_to_the_largest_64_bit_integer_is_an_empty_page(
+    any_server: RunningServer,
+) -> None:
+    """PostgreSQL binds LIMIT and OFFSET as bigint: an offset past 32 bits is no 500."""
+    tenant = any_server.tenant()
+    sent(any_server, tenant, "rita@example.org")
+    with any_server.client() as http:
+        for offset in (2**31, 2**63 - 2, 2**63 - 1):
+            answer = http.get(f"/smtp/emails?offset={offset}&limit=0", headers=tenant.auth)
+            assert (answer.status_code, answer.json()) == (200, []), offset
+            answer = http.get(f"/smtp/emails?offset={offset}", headers=tenant.auth)
+            assert (answer.status_code, answer.json()) == (200, []), offset
+
+
 def test_list_filters_by_sender_and_recipient(server: RunningServer) -> None:
     tenant = server.tenant()
     sent(server, tenant, "a@example.org")

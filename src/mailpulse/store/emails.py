@@ -226,8 +226,8 @@ def _list_statement(shape: _Shape, sqlite: bool) -> sa.Select[Any]:
         sa.select(deliveries.c.id)
         .where(*_conditions(shape, sqlite=sqlite))
         .order_by(*newest_first)
-        .limit(sa.bindparam("limit", type_=sa.Integer()))
-        .offset(sa.bindparam("offset", type_=sa.Integer()))
+        .limit(sa.bindparam("limit", type_=sa.BigInteger()))
+        .offset(sa.bindparam("offset", type_=sa.BigInteger()))
         .subquery()
     )
     return (
