@@ -1,14 +1,19 @@
-"""The commands that run the service: migrate, serve, api and worker."""
+"""The commands that run the service: migrate, serve, api, worker and bounces."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from mailpulse.cli.common import migrated
-from mailpulse.config import load_settings
+from mailpulse.config import Settings, load_settings
 from mailpulse.store import migrate
+
+if TYPE_CHECKING:
+    from mailpulse.runtime import Runtime
 
 
 def migrate_command() -> None:
@@ -35,33 +40,15 @@ def api(host: HostOption = None, port: PortOption = None) -> None:
 
 def worker() -> None:
     """Run a delivery worker alone; run any number of them against PostgreSQL."""
-    import asyncio
-    import signal
-
-    from mailpulse.runtime import Fatal, build_runtime, running_worker, watched
-    from mailpulse.serving import StoppedOnFailure, announce, configure_logging
+    from mailpulse.runtime import running_worker
+    from mailpulse.serving import announce, configure_logging
 
     settings = load_settings()
     configure_logging(settings)
     migrated(settings).close_sync()
-    runtime = build_runtime(settings)
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
-        announce(settings, http=False, deliver=True)
-        runtime.db.start()
-        try:
-            async with running_worker(runtime), watched(runtime):
-                await stop.wait()
-        finally:
-            await runtime.db.close()
-
-    asyncio.run(main())
-    if Fatal.reason is not None:
-        raise StoppedOnFailure(f"stopped: {Fatal.reason}")
+    _run_until_stopped(
+        settings, lambda: announce(settings, http=False, deliver=True), running_worker
+    )
 
 
 def bounces(
@@ -69,16 +56,8 @@ def bounces(
     port: Annotated[int | None, typer.Option(help="listen port (MAILPULSE_BOUNCE_PORT)")] = None,
 ) -> None:
     """Run the bounce receiver alone: DSNs, complaints and unsubscribe mail, over SMTP."""
-    import asyncio
-    import signal
-
-    from mailpulse.runtime import Fatal, build_runtime, running_receiver, watched
-    from mailpulse.serving import (
-        StoppedOnFailure,
-        announce_bounces,
-        check_bounce_address,
-        configure_logging,
-    )
+    from mailpulse.runtime import running_receiver
+    from mailpulse.serving import announce_bounces, check_bounce_address, configure_logging
 
     overrides: dict[str, Any] = {}
     if host is not None:
@@ -89,6 +68,22 @@ def bounces(
     configure_logging(settings)
     migrated(settings).close_sync()
     check_bounce_address(settings)
+    _run_until_stopped(settings, lambda: announce_bounces(settings), running_receiver)
+
+
+def _run_until_stopped(
+    settings: Settings,
+    announce: Callable[[], None],
+    service: Callable[[Runtime], AbstractAsyncContextManager[object]],
+) -> None:
+    """Run one service of the runtime (a delivery worker, the bounce receiver) under the
+    watchdog until SIGINT or SIGTERM; a process the watchdog stopped exits non-zero."""
+    import asyncio
+    import signal
+
+    from mailpulse.runtime import Fatal, build_runtime, watched
+    from mailpulse.serving import StoppedOnFailure
+
     runtime = build_runtime(settings)
 
     async def main() -> None:
@@ -96,10 +91,10 @@ def bounces(
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        announce_bounces(settings)
+        announce()
         runtime.db.start()
         try:
-            async with running_receiver(runtime), watched(runtime):
+            async with service(runtime), watched(runtime):
                 await stop.wait()
         finally:
             await runtime.db.close()

@@ -8,7 +8,7 @@
  * SENDPULSE_ID, SENDPULSE_SECRET, MAILPULSE_EMAIL. MAILPULSE_LIST_RECIPIENT is the recipient
  * filter of the list call (default: the first To address).
  *
- * The SDK hard-codes https://api.sendpulse.com:443, so https.request is patched to plain http on
+ * The SDK hard-codes https://api.sendpulse.com:443, so harness.js patches https.request to plain http on
  * 127.0.0.1:<port> before the SDK is loaded (compat Appendix Z). Steps: init (token), then with
  * an email: smtpSendMail, smtpListEmails (recipient filter: a JSON body on a GET),
  * smtpGetEmailInfoById, and the raw GET /smtp/emails/total and POST /smtp/emails/info.
@@ -17,8 +17,7 @@
  */
 'use strict';
 
-const http = require('http');
-const https = require('https');
+const { connect } = require('./harness');
 
 const argv = process.argv.slice(2);
 const port = Number(argv[0] || process.env.MAILPULSE_PORT);
@@ -26,44 +25,13 @@ const storage = argv[1] || process.env.TOKEN_STORAGE;
 const clientId = argv[2] || process.env.SENDPULSE_ID;
 const clientSecret = argv[3] || process.env.SENDPULSE_SECRET;
 const emailJson = argv[4] || process.env.MAILPULSE_EMAIL || '';
-const guardMs = Number(process.env.DRIVE_GUARD_MS || 20000);
 
 if (!port || !storage || !clientId || !clientSecret) {
   process.stderr.write('usage: node drive.js <port> <token_storage> <client_id> <client_secret> [<email_json>]\n');
   process.exit(2);
 }
 
-const out = { requests: [] };
-
-https.request = function (options, callback) {
-  const entry = { method: options.method, path: options.path, status: null };
-  out.requests.push(entry);
-  const target = Object.assign({}, options, { protocol: 'http:', hostname: '127.0.0.1', host: '127.0.0.1', port: port });
-  return http.request(target, function (response) {
-    entry.status = response.statusCode;
-    callback(response);
-  });
-};
-
-const sendpulse = require('sendpulse-api');
-
-function finish(code) {
-  process.stdout.write(JSON.stringify(out) + '\n', function () {
-    process.exit(code);
-  });
-}
-
-const guard = setTimeout(function () {
-  out.timeout = true;
-  finish(3);
-}, guardMs);
-
-// One callback-style SDK call as a promise (the SDK callbacks take one argument).
-function call(fn) {
-  return new Promise(function (resolve) {
-    fn(resolve);
-  });
-}
+const { sendpulse, out, call, run } = connect(port);
 
 async function main() {
   const init = await call(function (cb) {
@@ -95,14 +63,4 @@ async function main() {
   });
 }
 
-main().then(
-  function () {
-    clearTimeout(guard);
-    finish(0);
-  },
-  function (error) {
-    clearTimeout(guard);
-    out.exception = String(error && error.stack ? error.stack : error);
-    finish(1);
-  }
-);
+run(main);

@@ -12,8 +12,7 @@
  */
 'use strict';
 
-const http = require('http');
-const https = require('https');
+const { connect } = require('./harness');
 
 const [port, storage, clientId, clientSecret] = process.argv.slice(2);
 if (!port || !storage || !clientId || !clientSecret) {
@@ -21,36 +20,7 @@ if (!port || !storage || !clientId || !clientSecret) {
   process.exit(2);
 }
 
-const out = { requests: [] };
-
-https.request = function (options, callback) {
-  const entry = { method: options.method, path: options.path, status: null };
-  out.requests.push(entry);
-  const target = Object.assign({}, options, { protocol: 'http:', hostname: '127.0.0.1', host: '127.0.0.1', port: Number(port) });
-  return http.request(target, function (response) {
-    entry.status = response.statusCode;
-    callback(response);
-  });
-};
-
-const sendpulse = require('sendpulse-api');
-
-function finish(code) {
-  process.stdout.write(JSON.stringify(out) + '\n', function () {
-    process.exit(code);
-  });
-}
-
-const guard = setTimeout(function () {
-  out.timeout = true;
-  finish(3);
-}, 20000);
-
-function call(fn) {
-  return new Promise(function (resolve) {
-    fn(resolve);
-  });
-}
+const { sendpulse, out, call, run } = connect(port);
 
 async function main() {
   out.init = await call(function (cb) {
@@ -82,14 +52,4 @@ async function main() {
   });
 }
 
-main().then(
-  function () {
-    clearTimeout(guard);
-    finish(0);
-  },
-  function (error) {
-    clearTimeout(guard);
-    out.exception = String(error && error.stack ? error.stack : error);
-    finish(1);
-  }
-);
+run(main);
