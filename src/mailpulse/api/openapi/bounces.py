@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from mailpulse.api.openapi.components import (
     BADLY_FORMED_TEXT,
+    COUNT,
     SECURED,
     Schema,
     answer,
     error,
+    query_param,
     ref,
     responses_for,
 )
@@ -65,21 +67,8 @@ BOUNCE_LIST: Schema = {
     },
 }
 
-_INT64 = 2**63 - 1
-_COUNT: Schema = {"anyOf": [{"type": "integer", "minimum": 0, "maximum": _INT64}, {"const": ""}]}
 
-
-def _query(name: str, schema: Schema, description: str) -> Schema:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "schema": schema,
-        "description": description,
-    }
-
-
-_DATE = _query(
+_DATE = query_param(
     "date",
     {"type": "string", "format": "sendpulse-date"},
     "`YYYY-MM-DD`: that day (UTC). Without it (or empty): the 24 hours before now. A datetime "
@@ -103,12 +92,12 @@ PATHS: dict[str, Schema] = {
             "security": SECURED,
             "parameters": [
                 _DATE,
-                _query(
+                query_param(
                     "limit",
-                    _COUNT,
+                    COUNT,
                     "Bounces per page: default 100 (also for 0), at most 500 (larger is cut).",
                 ),
-                _query("offset", _COUNT, "Bounces to skip, newest first."),
+                query_param("offset", COUNT, "Bounces to skip, newest first."),
             ],
             "responses": responses_for(
                 {

@@ -180,3 +180,28 @@ BADLY_FORMED_TEXT = (
     "422 / 999 `Badly formed incoming data`: a body or query that is not decodable JSON, form or "
     "multipart data (invalid UTF-8 included)."
 )
+
+
+# -- shared by the listing endpoints (the email log, bounces, templates) --------------------------
+
+INT64 = 2**63 - 1
+
+#: a limit or an offset: an integer a database can bind, or empty for "not set"
+COUNT: Schema = {"anyOf": [{"type": "integer", "minimum": 0, "maximum": INT64}, {"const": ""}]}
+
+DATE_TIME: Schema = {
+    "type": "string",
+    "pattern": r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$",
+    "description": "`YYYY-MM-DD HH:MM:SS`, UTC.",
+}
+
+
+def query_param(name: str, schema: Schema, description: str) -> Schema:
+    """An optional query parameter."""
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }

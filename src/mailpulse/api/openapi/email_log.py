@@ -9,22 +9,19 @@ from __future__ import annotations
 
 from mailpulse.api.openapi.components import (
     BADLY_FORMED_TEXT,
+    COUNT,
+    DATE_TIME,
     SECURED,
     Schema,
     answer,
     body_in_every_encoding,
     error,
+    query_param,
     ref,
     responses_for,
 )
 
 # -- the log record ---------------------------------------------------------------------------
-
-_DATE_TIME: Schema = {
-    "type": "string",
-    "pattern": r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$",
-    "description": "`YYYY-MM-DD HH:MM:SS`, UTC.",
-}
 
 RECORD: Schema = {
     "type": "object",
@@ -63,10 +60,10 @@ RECORD: Schema = {
         "recipient": {"type": "string"},
         "subject": {"type": "string"},
         "send_date": {
-            **_DATE_TIME,
+            **DATE_TIME,
             "description": "When the receiving server accepted it (until then: when the API did).",
         },
-        "accepted_date": {**_DATE_TIME, "description": "Ours: when the API accepted it."},
+        "accepted_date": {**DATE_TIME, "description": "Ours: when the API accepted it."},
         "status": {
             "type": "string",
             "enum": ["queued", "deferred", "delivered", "bounced", "suppressed"],
@@ -88,10 +85,8 @@ RECORD: Schema = {
 
 # -- parameters -------------------------------------------------------------------------------
 
-_INT64 = 2**63 - 1
 # A whole number ≥ 0 that fits the store's 64-bit integers (larger: 422), or empty for "not
 # set" (PHP clients send `from=&to=`).
-_COUNT: Schema = {"anyOf": [{"type": "integer", "minimum": 0, "maximum": _INT64}, {"const": ""}]}
 _DATE_PARAM: Schema = {
     "type": "string",
     "format": "sendpulse-date",
@@ -100,34 +95,24 @@ _DATE_PARAM: Schema = {
 }
 
 
-def _query(name: str, schema: Schema, description: str) -> Schema:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "schema": schema,
-        "description": description,
-    }
-
-
 LIST_PARAMETERS = [
-    _query(
+    query_param(
         "limit",
-        _COUNT,
+        COUNT,
         "Records per page: default 100 (also for 0), at most 500 (larger is cut to 500).",
     ),
-    _query(
+    query_param(
         "offset",
-        _COUNT,
+        COUNT,
         "Records to skip, newest first.",
     ),
-    _query("from", _DATE_PARAM, "Sent at or after (inclusive)."),
-    _query("to", _DATE_PARAM, "Sent at or before; a bare date includes that whole day."),
-    _query("from_date", _DATE_PARAM, "Alias of `from` (the Ruby client)."),
-    _query("to_date", _DATE_PARAM, "Alias of `to` (the Ruby client)."),
-    _query("sender", {"type": "string"}, "Only mail from this address (case-insensitive)."),
-    _query("recipient", {"type": "string"}, "Only mail to this address (case-insensitive)."),
-    _query(
+    query_param("from", _DATE_PARAM, "Sent at or after (inclusive)."),
+    query_param("to", _DATE_PARAM, "Sent at or before; a bare date includes that whole day."),
+    query_param("from_date", _DATE_PARAM, "Alias of `from` (the Ruby client)."),
+    query_param("to_date", _DATE_PARAM, "Alias of `to` (the Ruby client)."),
+    query_param("sender", {"type": "string"}, "Only mail from this address (case-insensitive)."),
+    query_param("recipient", {"type": "string"}, "Only mail to this address (case-insensitive)."),
+    query_param(
         "country",
         {"type": "string"},
         "`off` is accepted (SendPulse's switch for country fields; ours appear only inside "

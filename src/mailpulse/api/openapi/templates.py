@@ -10,22 +10,18 @@ from typing import Any
 
 from mailpulse.api.openapi.components import (
     BADLY_FORMED_TEXT,
+    COUNT,
+    DATE_TIME,
     SECURED,
     Schema,
     answer,
     body_in_every_encoding,
     error,
     or_not_set,
+    query_param,
     ref,
     responses_for,
 )
-from mailpulse.api.openapi.email_log import _COUNT
-
-_DATE_TIME: Schema = {
-    "type": "string",
-    "pattern": r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$",
-    "description": "`YYYY-MM-DD HH:MM:SS`, UTC.",
-}
 
 _CATEGORY: Schema = {
     "type": "object",
@@ -48,7 +44,7 @@ _TEMPLATE_FIELDS: dict[str, Schema] = {
     "lang": {"type": "string", "pattern": "^[a-z]{2}$", "description": "ISO 639-1."},
     "name": {"type": "string", "description": "As given, or `Template <id>`."},
     "name_slug": {"type": "string"},
-    "created": _DATE_TIME,
+    "created": DATE_TIME,
     "full_description": {"type": "string"},
     "meta_description": {"type": "string"},
     "is_structure": {"type": "boolean", "description": "SendPulse's key; always false."},
@@ -123,16 +119,6 @@ _ID = {
 }
 
 
-def _query(name: str, schema: Schema, description: str) -> Schema:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "schema": schema,
-        "description": description,
-    }
-
-
 _RESULT: Schema = {
     "type": "object",
     "required": ["result"],
@@ -151,18 +137,20 @@ PATHS: dict[str, Any] = {
             "pysendpulse's URL-quoted JSON query or as a JSON body on the GET (Node SDK).",
             "security": SECURED,
             "parameters": [
-                _query(
+                query_param(
                     "limit",
-                    _COUNT,
+                    COUNT,
                     "Templates per page: default 100 (also for 0), at most "
                     "100 (larger is cut to 100).",
                 ),
-                _query("offset", _COUNT, "Templates to skip."),
-                _query(
+                query_param("offset", COUNT, "Templates to skip."),
+                query_param(
                     "lang", {"anyOf": [_LANG, {"const": ""}]}, "Only templates in this language."
                 ),
-                _query("owner", {"type": "string"}, "`me` (the default) or `sendpulse`."),
-                _query("only_active", {"type": "string"}, "Accepted; every template is active."),
+                query_param("owner", {"type": "string"}, "`me` (the default) or `sendpulse`."),
+                query_param(
+                    "only_active", {"type": "string"}, "Accepted; every template is active."
+                ),
             ],
             "responses": responses_for(
                 {
