@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -131,24 +132,31 @@ def _bounce(conn: Connection, action: Bounce, now: datetime) -> str:
     return f"{where}: bounce report {shown} ({category}), bounced, {verdict}"
 
 
+def _suppress_recipient(
+    conn: Connection,
+    public_id: str,
+    entry: Suppress,
+    event: str,
+    data: dict[str, Any],
+    now: datetime,
+) -> Any:
+    """Put the recipient of delivery ``public_id`` on its account's list (``entry``'s flags and
+    comment) and add ``event``; the delivery's row, or None when there is no such delivery."""
+    row = _delivery(conn, public_id)
+    if row is None:
+        return None
+    suppression.add(conn, row.account_id, [replace(entry, email=row.recipient)], now)
+    details = {"_now": now, "email_id": public_id, "recipient": row.recipient, **data}
+    _event(conn, row.account_id, row.id, event, details)
+    return row
+
+
 def _complaint(conn: Connection, action: Complaint, now: datetime) -> str:
-    row = _delivery(conn, action.public_id)
+    entry = Suppress("", spam_complaint=True, comment="spam complaint (feedback loop)")
+    feedback = {"feedback_type": action.feedback_type}
+    row = _suppress_recipient(conn, action.public_id, entry, "spam_complaint", feedback, now)
     if row is None:
         return f"complaint about delivery {action.public_id}, which does not exist: dropped"
-    entry = Suppress(row.recipient, spam_complaint=True, comment="spam complaint (feedback loop)")
-    suppression.add(conn, row.account_id, [entry], now)
-    _event(
-        conn,
-        row.account_id,
-        row.id,
-        "spam_complaint",
-        {
-            "_now": now,
-            "email_id": action.public_id,
-            "recipient": row.recipient,
-            "feedback_type": action.feedback_type,
-        },
-    )
     return (
         f"delivery {action.public_id} to {row.recipient_domain}: spam complaint "
         f"({action.feedback_type}), address unsubscribed"
@@ -156,18 +164,10 @@ def _complaint(conn: Connection, action: Complaint, now: datetime) -> str:
 
 
 def _unsubscribe(conn: Connection, action: Unsubscribe, now: datetime) -> str:
-    row = _delivery(conn, action.public_id)
+    entry = Suppress("", unsubscribe_by_link=True, comment="unsubscribed by mail")
+    row = _suppress_recipient(conn, action.public_id, entry, "unsubscribe", {"by": "mail"}, now)
     if row is None:
         return f"unsubscribe by mail for delivery {action.public_id}, which does not exist: dropped"
-    entry = Suppress(row.recipient, unsubscribe_by_link=True, comment="unsubscribed by mail")
-    suppression.add(conn, row.account_id, [entry], now)
-    _event(
-        conn,
-        row.account_id,
-        row.id,
-        "unsubscribe",
-        {"_now": now, "email_id": action.public_id, "recipient": row.recipient, "by": "mail"},
-    )
     return (
         f"account {row.account_id}: unsubscribe by mail (delivery {action.public_id}) "
         f"for an address at {row.recipient_domain}, address unsubscribed"
